@@ -1,0 +1,175 @@
+"""Conversion to and from ``torch.nn`` recurrent modules (torch is imported lazily).
+
+Supported: ``nn.RNN``, ``nn.LSTM``, ``nn.GRU`` (every option: layers, directions, ``bias``,
+``batch_first``, ``dropout``, ``proj_size``, ``nonlinearity``) and ``nn.RNNCell``,
+``nn.LSTMCell``, ``nn.GRUCell``. Cell params ``w_ih, w_hh, b_ih, b_hh, w_hr`` map to torch's
+``weight_ih, weight_hh, bias_ih, bias_hh, weight_hr`` with the suffix ``_l{layer}[_reverse]``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
+from jaxrnn.layers import GRU, LSTM, RNN
+
+_TORCH_NAME = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh",
+               "w_hr": "weight_hr"}
+_CELLS = {"RNNCell": ElmanCell, "LSTMCell": LSTMCell, "GRUCell": GRUCell}
+_LAYERS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
+
+
+def _param_names(layer) -> list[tuple[tuple, str, str]]:
+    """``[(path into params, cell key, torch name)]`` for every torch parameter of ``layer``."""
+    if isinstance(layer, (ElmanCell, LSTMCell, GRUCell)):
+        keys = _torch_keys(layer)
+        return [((), k, _TORCH_NAME[k]) for k in keys]
+    keys = _torch_keys(layer.cell())
+    out = []
+    for l in range(layer.num_layers):
+        for direction, suffix in (("fwd", ""), ("bwd", "_reverse"))[: layer.num_directions]:
+            path = (l, direction) if layer.bidirectional else (l,)
+            out += [(path, k, f"{_TORCH_NAME[k]}_l{l}{suffix}") for k in keys]
+    return out
+
+
+def _torch_keys(cell) -> list[str]:
+    keys = ["w_ih", "w_hh"]
+    if cell.bias:
+        keys += ["b_ih", "b_hh"]
+    if getattr(cell, "proj_size", 0):
+        keys.append("w_hr")
+    return keys
+
+
+def _at(params, path):
+    for p in path:
+        params = params[p]
+    return params
+
+
+def from_torch(module):
+    """Converts a ``torch.nn`` recurrent module into ``(layer, params)``.
+
+    Args:
+      module: ``nn.RNN``, ``nn.LSTM``, ``nn.GRU``, ``nn.RNNCell``, ``nn.LSTMCell`` or ``nn.GRUCell``.
+
+    Returns:
+      ``(layer, params)``: a :class:`jaxrnn.RNN`/``LSTM``/``GRU`` with the same arguments (or a
+      cell for the ``*Cell`` modules) and its params holding the module's weights.
+
+    Examples:
+      >>> import torch
+      >>> layer, params = from_torch(torch.nn.LSTM(5, 8, num_layers=2))
+      >>> layer
+      LSTM(input_size=5, hidden_size=8, num_layers=2, bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, double_bias=True)
+    """
+    kind = type(module).__name__
+    if kind in _CELLS:
+        kwargs = {"hidden_size": module.hidden_size, "bias": module.bias}
+        if kind == "RNNCell":
+            kwargs["nonlinearity"] = module.nonlinearity
+        layer = _CELLS[kind](**kwargs)
+    elif kind in _LAYERS:
+        kwargs = dict(input_size=module.input_size, hidden_size=module.hidden_size,
+                      num_layers=module.num_layers, bias=module.bias, batch_first=module.batch_first,
+                      dropout=float(module.dropout), bidirectional=module.bidirectional)
+        if kind == "RNN":
+            kwargs["nonlinearity"] = module.nonlinearity
+        if kind == "LSTM":
+            kwargs["proj_size"] = module.proj_size
+        layer = _LAYERS[kind](**kwargs)
+    else:
+        raise TypeError(
+            "module must be a torch.nn RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell, "
+            f"got {type(module).__name__}"
+        )
+    state = {name: t.detach().cpu().numpy() for name, t in module.named_parameters()}
+    params = _empty_params(layer)
+    for path, key, name in _param_names(layer):
+        _at(params, path)[key] = jnp.asarray(state[name])
+    return layer, params
+
+
+def _empty_params(layer):
+    if not hasattr(layer, "num_layers"):
+        return {}
+    if layer.bidirectional:
+        return [{"fwd": {}, "bwd": {}} for _ in range(layer.num_layers)]
+    return [{} for _ in range(layer.num_layers)]
+
+
+def _torch_bias_hh(cell, p: dict, dtype):
+    """torch's ``b_hh`` for a cell whose params lack it (``double_bias=False``)."""
+    h = cell.hidden_size
+    if isinstance(cell, GRUCell):
+        if not cell.reset_after:
+            raise ValueError("layer: GRU(reset_after=False) has no torch.nn equivalent (torch resets after)")
+        return np.concatenate([np.zeros(2 * h, dtype), np.asarray(p["b_hn"], dtype)])
+    return np.zeros(p["b_ih"].shape, dtype)
+
+
+def to_torch(layer, params):
+    """Builds the ``torch.nn`` module equivalent to ``layer`` holding ``params``.
+
+    Works for any params-shaped pytree (e.g. gradients from ``jax.grad``): the module's parameters
+    then hold those values under torch's names. Params with one bias (``double_bias=False``) get
+    ``bias_hh = 0`` (``[0, 0, b_hn]`` for a GRU), which computes the same function.
+
+    Args:
+      layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU`` or ``ElmanCell``/``LSTMCell``/``GRUCell``.
+      params: a pytree shaped like ``layer.init(key)``.
+
+    Returns:
+      A ``torch.nn.Module`` (``nn.RNN``/``LSTM``/``GRU`` or ``nn.RNNCell``/``LSTMCell``/``GRUCell``).
+
+    Examples:
+      >>> import jax
+      >>> layer = GRU(5, 8)
+      >>> module = to_torch(layer, layer.init(jax.random.key(0)))
+      >>> type(module).__name__
+      'GRU'
+    """
+    import torch
+
+    if isinstance(layer, (ElmanCell, LSTMCell, GRUCell)):
+        cell = layer
+        if isinstance(layer, LSTMCell) and layer.proj_size:
+            raise ValueError("layer: torch.nn.LSTMCell has no proj_size; use jaxrnn.LSTM instead")
+        if isinstance(layer, GRUCell) and not layer.reset_after:
+            raise ValueError("layer: GRUCell(reset_after=False) has no torch.nn equivalent (torch resets after)")
+        input_size = np.shape(params["w_ih"])[1]
+        kwargs = {"bias": layer.bias}
+        if isinstance(layer, ElmanCell):
+            kwargs["nonlinearity"] = layer.nonlinearity
+        name = {ElmanCell: "RNNCell", LSTMCell: "LSTMCell", GRUCell: "GRUCell"}[type(layer)]
+        module = getattr(torch.nn, name)(input_size, layer.hidden_size, **kwargs)
+    elif isinstance(layer, (RNN, LSTM, GRU)):
+        cell = layer.cell()
+        kwargs = dict(num_layers=layer.num_layers, bias=layer.bias, batch_first=layer.batch_first,
+                      dropout=layer.dropout, bidirectional=layer.bidirectional)
+        if isinstance(layer, RNN):
+            kwargs["nonlinearity"] = layer.nonlinearity
+        if isinstance(layer, LSTM):
+            kwargs["proj_size"] = layer.proj_size
+        if isinstance(layer, GRU) and not layer.reset_after:
+            raise ValueError("layer: GRU(reset_after=False) has no torch.nn equivalent (torch resets after)")
+        module = getattr(torch.nn, type(layer).__name__)(layer.input_size, layer.hidden_size, **kwargs)
+    else:
+        raise TypeError(f"layer must be a jaxrnn RNN, LSTM, GRU or cell, got {type(layer).__name__}")
+
+    dtype = np.asarray(params["w_ih"] if isinstance(params, dict) else _first_weight(params)).dtype
+    module = module.to(torch.float64 if dtype == np.float64 else torch.float32)
+    state = {}
+    for path, key, name in _param_names(layer):
+        p = _at(params, path)
+        value = np.asarray(p[key], dtype) if key in p else _torch_bias_hh(cell, p, dtype)
+        state[name] = torch.from_numpy(np.array(value, dtype))
+    module.load_state_dict(state, strict=True)
+    return module
+
+
+def _first_weight(params):
+    first = params[0]
+    return first["fwd"]["w_ih"] if "fwd" in first else first["w_ih"]

@@ -1,0 +1,276 @@
+"""PyTorch-shaped layers: ``jaxrnn.RNN``, ``jaxrnn.LSTM``, ``jaxrnn.GRU``.
+
+Same constructor arguments, defaults, shapes and numerics as ``torch.nn.RNN/LSTM/GRU``. Shape
+letters: T time, B batch, I input, H hidden, L layers, D directions (2 if bidirectional),
+``H_out = proj_size or H``.
+
+- ``input``: ``(T, B, I)``, ``(B, T, I)`` with ``batch_first=True``, or unbatched ``(T, I)``.
+- ``output``: ``(T, B, D*H_out)`` (same batch/time order as the input).
+- ``h_n``: ``(L*D, B, H_out)``, index ``l*D + d``; LSTM also ``c_n: (L*D, B, H)``; unbatched
+  drops the B axis.
+- ``seq_lengths: (B,)`` ints in ``[0, T]`` (right padding): padded outputs are exactly 0, each row's
+  final state is its state after its last valid step (its initial state for length 0), and the
+  reverse direction starts at each row's last valid step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from jaxrnn import _checks
+from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell, LSTMState
+from jaxrnn.combinators import Bidirectional, Recurrent, Stack, check_dropout
+from jaxrnn.scan import check_lengths
+
+
+class _TorchShaped:
+    """Behaviour shared by the three layers; subclasses define the fields and ``cell()``."""
+
+    def _validate(self):
+        _checks.positive_int("input_size", self.input_size)
+        _checks.positive_int("hidden_size", self.hidden_size)
+        _checks.positive_int("num_layers", self.num_layers)
+        _checks.boolean("batch_first", self.batch_first)
+        _checks.boolean("bidirectional", self.bidirectional)
+        check_dropout(self.dropout)
+        self.cell()  # validates the cell's own hyperparameters
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """The feature size of ``output``: ``D * H_out``."""
+        return self.num_directions * self.cell().output_size
+
+    def network(self) -> Stack:
+        """The equivalent unbatched :class:`jaxrnn.Stack` of (bidirectional) recurrent layers."""
+        cell = self.cell()
+        layer = Bidirectional(cell) if self.bidirectional else Recurrent(cell)
+        return Stack((layer,) * self.num_layers, dropout=self.dropout)
+
+    def init(self, key, *, preset: str = "torch", dtype=jnp.float32) -> list:
+        """Returns params: a list over layers of cell params (``{"fwd", "bwd"}`` if bidirectional).
+
+        Examples:
+          >>> params = LSTM(5, 8, num_layers=2).init(jax.random.key(0))
+          >>> params[1]["w_ih"].shape
+          (32, 8)
+        """
+        return self.network().init(key, self.input_size, preset=preset, dtype=dtype)
+
+    def apply(self, params, input, hx=None, *, seq_lengths=None, key=None):
+        """Runs the layer; see the module docstring for shapes.
+
+        Args:
+          params: from :meth:`init` or :func:`jaxrnn.interop.from_torch`.
+          input: ``(T, B, I)``, ``(B, T, I)`` if ``batch_first``, or unbatched ``(T, I)``.
+          hx: initial state, ``h_0: (L*D, B, H_out)`` (LSTM: ``(h_0, c_0)``); ``None`` is zeros.
+          seq_lengths: ``(B,)`` ints in ``[0, T]``; ``None`` means every row has T steps.
+          key: PRNG key enabling inter-layer dropout (training); ``None`` disables dropout.
+
+        Returns:
+          ``(output, h_n)``, LSTM ``(output, (h_n, c_n))``.
+        """
+        x = _checks.float_array("input", input)
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                "input must be 3-D (batched) or 2-D (unbatched (T, input_size)), "
+                f"got shape {tuple(x.shape)}"
+            )
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected input_size {self.input_size}, got {x.shape[-1]}")
+        batched = x.ndim == 3
+        if not batched:
+            x = x[None]
+        elif not self.batch_first:
+            x = jnp.swapaxes(x, 0, 1)
+        batch, steps = x.shape[0], x.shape[1]
+
+        lengths = self._lengths(seq_lengths, batch, steps, batched)
+        carry = self._carry_from_hx(hx, batch, batched, x.dtype)
+        keys = None
+        if key is not None and self.dropout > 0 and self.num_layers > 1:
+            keys = jax.random.split(key, batch)
+
+        net = self.network()
+
+        def one(x_b, c_b, len_b, k_b):
+            return net.apply(params, x_b, c_b, seq_length=len_b, key=k_b)
+
+        in_axes = (0, 0, None if lengths is None else 0, None if keys is None else 0)
+        out, finals = jax.vmap(one, in_axes=in_axes)(x, carry, lengths, keys)
+        state = self._hx_from_carry(finals)
+        if not batched:
+            return out[0], jax.tree.map(lambda s: s[:, 0], state)
+        if not self.batch_first:
+            out = jnp.swapaxes(out, 0, 1)
+        return out, state
+
+
+    # -- conversions between torch's (L*D, B, H) state and the per-row pytree carry ---------------
+
+    def _lengths(self, seq_lengths, batch, steps, batched):
+        if seq_lengths is None:
+            return None
+        lengths = check_lengths("seq_lengths", seq_lengths, steps)
+        expected = (batch,) if batched else ((), (1,))
+        if (batched and lengths.shape != expected) or (not batched and lengths.shape not in expected):
+            want = f"({batch},)" if batched else "() or (1,)"
+            raise ValueError(f"seq_lengths must have shape {want} (one length per batch row), "
+                             f"got {tuple(lengths.shape)}")
+        return lengths.reshape(batch)
+
+    def _state_shapes(self) -> list[tuple[str, int]]:
+        """``[(name, feature size)]`` of the torch state tensors: h (and c for LSTM)."""
+        return [("hx", self.cell().output_size)]
+
+    def _carry_from_hx(self, hx, batch, batched, dtype):
+        ld = self.num_layers * self.num_directions
+        if hx is None:
+            tensors = [jnp.zeros((batch, ld, size), dtype) for _, size in self._state_shapes()]
+        else:
+            parts = self._split_hx(hx)
+            tensors = []
+            for (name, size), t in zip(self._state_shapes(), parts):
+                t = _checks.float_array(name, t)
+                expected = (ld, batch, size) if batched else (ld, size)
+                _checks.shape(name, t, expected)
+                tensors.append(jnp.swapaxes(t, 0, 1) if batched else t[None])
+        return self._nest(tensors)
+
+    def _split_hx(self, hx):
+        return [hx]
+
+    def _nest(self, tensors):
+        """``[(B, L*D, F)]`` -> per-layer carries (tuple over layers, pairs for bidirectional)."""
+        d = self.num_directions
+
+        def carry_at(i):
+            return self._make_carry([t[:, i] for t in tensors])
+
+        if d == 1:
+            return tuple(carry_at(l) for l in range(self.num_layers))
+        return tuple((carry_at(2 * l), carry_at(2 * l + 1)) for l in range(self.num_layers))
+
+    def _make_carry(self, parts):
+        return parts[0]
+
+    def _carry_parts(self, carry):
+        return [carry]
+
+    def _hx_from_carry(self, finals):
+        flat = []
+        for layer in finals:
+            flat.extend(layer if self.bidirectional else (layer,))
+        per_tensor = zip(*[self._carry_parts(c) for c in flat])
+        state = [jnp.stack(ts, axis=0) for ts in per_tensor]  # (L*D, B, F)
+        return tuple(state) if len(state) > 1 else state[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class RNN(_TorchShaped):
+    """Multi-layer Elman RNN, shaped like ``torch.nn.RNN``.
+
+    ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` per layer and direction.
+
+    Examples:
+      >>> model = RNN(5, 8, num_layers=2, batch_first=True, bidirectional=True)
+      >>> params = model.init(jax.random.key(0))
+      >>> out, h_n = model.apply(params, jnp.ones((1, 10, 5)))
+      >>> out.shape, h_n.shape
+      ((1, 10, 16), (4, 1, 8))
+    """
+
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    nonlinearity: str = "tanh"
+    bias: bool = True
+    batch_first: bool = False
+    dropout: float = 0.0
+    bidirectional: bool = False
+    double_bias: bool = True
+
+    def __post_init__(self):
+        self._validate()
+
+    def cell(self) -> ElmanCell:
+        return ElmanCell(self.hidden_size, self.nonlinearity, self.bias, self.double_bias)
+
+
+@dataclasses.dataclass(frozen=True)
+class GRU(_TorchShaped):
+    """Multi-layer GRU, shaped like ``torch.nn.GRU`` (gate order r, z, n).
+
+    Examples:
+      >>> model = GRU(5, 8)
+      >>> out, h_n = model.apply(model.init(jax.random.key(0)), jnp.ones((10, 3, 5)))
+      >>> out.shape, h_n.shape
+      ((10, 3, 8), (1, 3, 8))
+    """
+
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bias: bool = True
+    batch_first: bool = False
+    dropout: float = 0.0
+    bidirectional: bool = False
+    double_bias: bool = True
+    reset_after: bool = True
+
+    def __post_init__(self):
+        self._validate()
+
+    def cell(self) -> GRUCell:
+        return GRUCell(self.hidden_size, self.reset_after, self.bias, self.double_bias)
+
+
+@dataclasses.dataclass(frozen=True)
+class LSTM(_TorchShaped):
+    """Multi-layer LSTM, shaped like ``torch.nn.LSTM`` (gate order i, f, g, o; optional projection).
+
+    Returns ``(output, (h_n, c_n))`` with ``h_n: (L*D, B, H_out)`` and ``c_n: (L*D, B, H)``.
+
+    Examples:
+      >>> model = LSTM(5, 8, num_layers=2, bidirectional=True, batch_first=True)
+      >>> out, (h_n, c_n) = model.apply(model.init(jax.random.key(0)), jnp.ones((3, 10, 5)))
+      >>> out.shape, h_n.shape, c_n.shape
+      ((3, 10, 16), (4, 3, 8), (4, 3, 8))
+    """
+
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bias: bool = True
+    batch_first: bool = False
+    dropout: float = 0.0
+    bidirectional: bool = False
+    proj_size: int = 0
+    double_bias: bool = True
+
+    def __post_init__(self):
+        self._validate()
+
+    def cell(self) -> LSTMCell:
+        return LSTMCell(self.hidden_size, self.proj_size, self.bias, self.double_bias)
+
+    def _state_shapes(self):
+        return [("hx[0] (h_0)", self.cell().output_size), ("hx[1] (c_0)", self.hidden_size)]
+
+    def _split_hx(self, hx):
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError(f"hx must be a tuple (h_0, c_0) for LSTM, got {type(hx).__name__}")
+        return list(hx)
+
+    def _make_carry(self, parts):
+        return LSTMState(*parts)
+
+    def _carry_parts(self, carry):
+        return [carry.h, carry.c]
+
