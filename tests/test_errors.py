@@ -1,0 +1,148 @@
+"""Every bad input raises ValueError/TypeError naming the argument, the expected and the received."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+import jaxrnn
+from jaxrnn.interop import from_torch, to_torch
+
+KEY = jax.random.key(0)
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda: jaxrnn.ElmanCell(0), ValueError, r"hidden_size must be >= 1, got 0"),
+    (lambda: jaxrnn.ElmanCell("8"), TypeError, r"hidden_size must be an int, got str '8'"),
+    (lambda: jaxrnn.ElmanCell(8.0), TypeError, r"hidden_size must be an int, got float"),
+    (lambda: jaxrnn.ElmanCell(True), TypeError, r"hidden_size must be an int, got bool"),
+    (lambda: jaxrnn.ElmanCell(8, nonlinearity="sigmoid"), ValueError,
+     r"nonlinearity must be one of 'tanh', 'relu'; got 'sigmoid'"),
+    (lambda: jaxrnn.ElmanCell(8, bias=1), TypeError, r"bias must be a bool, got int 1"),
+    (lambda: jaxrnn.ElmanCell(8, double_bias="no"), TypeError, r"double_bias must be a bool"),
+    (lambda: jaxrnn.LSTMCell(8, proj_size=8), ValueError,
+     r"proj_size must be smaller than hidden_size \(8\), got 8"),
+    (lambda: jaxrnn.LSTMCell(8, proj_size=-1), ValueError, r"proj_size must be >= 0, got -1"),
+    (lambda: jaxrnn.LSTMCell(8, forget_bias=1.0, bias=False), ValueError, r"forget_bias needs bias=True"),
+    (lambda: jaxrnn.LSTMCell(8, forget_bias="1"), TypeError, r"forget_bias must be a float, got str"),
+    (lambda: jaxrnn.GRUCell(8, reset_after=None), TypeError, r"reset_after must be a bool, got NoneType"),
+    (lambda: jaxrnn.Bidirectional(jaxrnn.GRUCell(8), merge="max"), ValueError,
+     r"merge must be one of 'concat', 'sum', 'mul', 'ave'; got 'max'"),
+    (lambda: jaxrnn.Stack(()), TypeError, r"layers must be a non-empty tuple"),
+    (lambda: jaxrnn.Stack([jaxrnn.Recurrent(jaxrnn.GRUCell(8))]), TypeError, r"layers must be a non-empty tuple"),
+    (lambda: jaxrnn.LSTM(5, 8, dropout=1.0), ValueError, r"dropout must be a float in \[0, 1\), got 1.0"),
+    (lambda: jaxrnn.LSTM(5, 8, dropout=-0.1), ValueError, r"dropout must be a float in \[0, 1\), got -0.1"),
+    (lambda: jaxrnn.LSTM(5, 8, dropout="0.5"), TypeError, r"dropout must be a float in \[0, 1\), got str"),
+    (lambda: jaxrnn.LSTM(5, 8, proj_size=9), ValueError, r"proj_size must be smaller than hidden_size \(8\), got 9"),
+    (lambda: jaxrnn.RNN(5, 8, nonlinearity="gelu"), ValueError, r"nonlinearity must be one of 'tanh', 'relu'; got 'gelu'"),
+    (lambda: jaxrnn.GRU(0, 8), ValueError, r"input_size must be >= 1, got 0"),
+    (lambda: jaxrnn.GRU(5, 8, num_layers=0), ValueError, r"num_layers must be >= 1, got 0"),
+    (lambda: jaxrnn.GRU(5, 8, batch_first="yes"), TypeError, r"batch_first must be a bool, got str 'yes'"),
+    (lambda: jaxrnn.GRU(5, 8, bidirectional=2), TypeError, r"bidirectional must be a bool, got int 2"),
+])
+def test_bad_hyperparameters_raise_at_construction(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: jaxrnn.GRUCell(4).init(KEY, 0), ValueError, r"input_size must be >= 1, got 0"),
+    (lambda: jaxrnn.GRUCell(4).init(KEY, 3, preset="xavier"), ValueError,
+     r"preset must be one of 'torch', 'keras'; got 'xavier'"),
+    (lambda: jaxrnn.GRUCell(4).init(KEY, 3, dtype=jnp.int32), TypeError, r"dtype must be a floating dtype, got int32"),
+    (lambda: jaxrnn.GRU(3, 4).init(KEY, preset="he"), ValueError, r"preset must be one of"),
+])
+def test_bad_init_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+CELL = jaxrnn.LSTMCell(4)
+CELL_PARAMS = CELL.init(KEY, 3)
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: CELL.apply(CELL_PARAMS, CELL.initial_carry(), jnp.ones(5)), ValueError,
+     r"x must have shape \(3,\) \(one unbatched step\), got \(5,\)"),
+    (lambda: CELL.apply(CELL_PARAMS, CELL.initial_carry(), jnp.ones((2, 3))), ValueError,
+     r"x must have shape \(3,\) \(one unbatched step\), got \(2, 3\)"),
+    (lambda: jaxrnn.GRUCell(4).apply(CELL_PARAMS, jnp.zeros(4), jnp.ones(3)), ValueError,
+     r"params\['w_ih'\] must have shape \(12, input_size\), got \(16, 3\)"),
+    (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((2, 5, 3))), ValueError,
+     r"xs must have shape \(T, input_size\) \(one unbatched sequence\), got \(2, 5, 3\)"),
+    (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((5, 3), jnp.int32)), TypeError,
+     r"xs must have a floating dtype, got int32"),
+    (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((5, 3)), seq_length=6), ValueError,
+     r"seq_length must lie in \[0, 5\] \(the number of time steps\), got values in \[6, 6\]"),
+    (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((5, 3)), seq_length=-1), ValueError,
+     r"seq_length must lie in \[0, 5\]"),
+    (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((5, 3)), seq_length=2.0), TypeError,
+     r"seq_length must have an integer dtype, got float"),
+    (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((5, 3)), seq_length=jnp.array([2, 3])), ValueError,
+     r"seq_length must be a scalar for one sequence, got shape \(2,\)"),
+    (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((5, 3)), method="magic"), ValueError,
+     r"method must be one of 'sequential'.*got 'magic'"),
+    (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((5, 3)), unroll=0), ValueError, r"unroll must be >= 1, got 0"),
+    (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((5, 3)), reverse="yes"), TypeError,
+     r"reverse must be a bool, got str"),
+])
+def test_bad_cell_and_scan_inputs(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+LSTM = jaxrnn.LSTM(5, 8, num_layers=2, bidirectional=True)
+LSTM_PARAMS = LSTM.init(KEY)
+GRU = jaxrnn.GRU(5, 8, batch_first=True)
+GRU_PARAMS = GRU.init(KEY)
+X = jnp.ones((7, 3, 5))
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: LSTM.apply(LSTM_PARAMS, jnp.ones((7, 3, 6))), ValueError, r"input: expected input_size 5, got 6"),
+    (lambda: LSTM.apply(LSTM_PARAMS, jnp.ones(5)), ValueError,
+     r"input must be 3-D \(batched\) or 2-D \(unbatched \(T, input_size\)\), got shape \(5,\)"),
+    (lambda: LSTM.apply(LSTM_PARAMS, jnp.ones((1, 7, 3, 5))), ValueError, r"input must be 3-D .* got shape \(1, 7, 3, 5\)"),
+    (lambda: LSTM.apply(LSTM_PARAMS, jnp.ones((7, 3, 5), jnp.int32)), TypeError, r"input must have a floating dtype, got int32"),
+    (lambda: LSTM.apply(LSTM_PARAMS, np.ones((7, 3, 5), bool)), TypeError, r"input must have a floating dtype, got bool"),
+    (lambda: LSTM.apply(LSTM_PARAMS, X, jnp.zeros((4, 3, 8))), TypeError,
+     r"hx must be a tuple \(h_0, c_0\) for LSTM, got ArrayImpl"),
+    (lambda: LSTM.apply(LSTM_PARAMS, X, (jnp.zeros((2, 3, 8)), jnp.zeros((4, 3, 8)))), ValueError,
+     r"hx\[0\] \(h_0\) must have shape \(4, 3, 8\), got \(2, 3, 8\)"),
+    (lambda: LSTM.apply(LSTM_PARAMS, X, (jnp.zeros((4, 3, 8)), jnp.zeros((4, 2, 8)))), ValueError,
+     r"hx\[1\] \(c_0\) must have shape \(4, 3, 8\), got \(4, 2, 8\)"),
+    (lambda: LSTM.apply(LSTM_PARAMS, X[:, 0], (jnp.zeros((4, 3, 8)), jnp.zeros((4, 3, 8)))), ValueError,
+     r"hx\[0\] \(h_0\) must have shape \(4, 8\), got \(4, 3, 8\)"),
+    (lambda: GRU.apply(GRU_PARAMS, X, jnp.zeros((2, 7, 8))), ValueError, r"hx must have shape \(1, 7, 8\), got \(2, 7, 8\)"),
+    (lambda: GRU.apply(GRU_PARAMS, X, jnp.zeros((1, 3, 8))), ValueError, r"hx must have shape \(1, 7, 8\), got \(1, 3, 8\)"),
+    (lambda: GRU.apply(GRU_PARAMS, X, jnp.zeros((1, 7, 8), jnp.int32)), TypeError, r"hx must have a floating dtype"),
+    (lambda: GRU.apply(GRU_PARAMS, X, seq_lengths=jnp.array([3, 3])), ValueError,
+     r"seq_lengths must have shape \(7,\) \(one length per batch row\), got \(2,\)"),
+    (lambda: GRU.apply(GRU_PARAMS, X, seq_lengths=jnp.full(7, 4)), ValueError,
+     r"seq_lengths must lie in \[0, 3\] \(the number of time steps\), got values in \[4, 4\]"),
+    (lambda: GRU.apply(GRU_PARAMS, X, seq_lengths=np.full(7, 2.0)), TypeError,
+     r"seq_lengths must have an integer dtype, got float64"),
+    (lambda: GRU.apply(GRU_PARAMS, X[0], seq_lengths=jnp.array([1, 2])), ValueError,
+     r"seq_lengths must have shape \(\) or \(1,\) \(one length per batch row\), got \(2,\)"),
+])
+def test_bad_layer_inputs(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_bad_interop_inputs():
+    with pytest.raises(TypeError, match=r"module must be a torch.nn RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell, got Linear"):
+        from_torch(torch.nn.Linear(3, 4))
+    layer = jaxrnn.GRU(3, 4, reset_after=False)
+    with pytest.raises(ValueError, match=r"layer: GRU\(reset_after=False\) has no torch.nn equivalent"):
+        to_torch(layer, layer.init(KEY))
+    cell = jaxrnn.GRUCell(4, reset_after=False)
+    with pytest.raises(ValueError, match=r"layer: GRUCell\(reset_after=False\) has no torch.nn equivalent"):
+        to_torch(cell, cell.init(KEY, 3))
+    cell = jaxrnn.LSTMCell(4, proj_size=2)
+    with pytest.raises(ValueError, match=r"layer: torch.nn.LSTMCell has no proj_size"):
+        to_torch(cell, cell.init(KEY, 3))
+    with pytest.raises(TypeError, match=r"layer must be a jaxrnn RNN, LSTM, GRU or cell, got Stack"):
+        net = jaxrnn.Stack((jaxrnn.Recurrent(jaxrnn.GRUCell(4)),))
+        to_torch(net, net.init(KEY, 3))
