@@ -13,22 +13,18 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def integer(name: str, value, minimum: int) -> int:
+    """Returns ``value`` if it is an int >= ``minimum``, else raises naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
 def positive_int(name: str, value) -> int:
     """Returns ``value`` if it is an int >= 1, else raises naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
-def non_negative_int(name: str, value) -> int:
-    """Returns ``value`` if it is an int >= 0, else raises naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return int(value)
+    return integer(name, value, 1)
 
 
 def boolean(name: str, value) -> bool:

@@ -80,19 +80,32 @@ def _check_x(params, x, n_gates: int, hidden: int) -> None:
         raise ValueError(f"x must have shape ({w_ih.shape[1]},) (one unbatched step), got {tuple(x.shape)}")
 
 
+class _ArrayCarry:
+    """``output_size`` and ``initial_carry`` of cells whose carry is one ``(H,)`` array."""
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size
+
+    def initial_carry(self, dtype=jnp.float32) -> Array:
+        """Returns zeros of shape ``(H,)``."""
+        return jnp.zeros((self.hidden_size,), dtype)
+
+
+def _affine(w: Array, b, v: Array) -> Array:
+    """``w @ v + b``, or ``w @ v`` when the bias ``b`` is absent (``None``)."""
+    out = w @ v
+    return out if b is None else out + b
+
+
 def _gates(params, x, h) -> tuple[Array, Array]:
     """``(W_ih @ x + b_ih, W_hh @ h + b_hh)`` with absent biases skipped."""
-    gi = params["w_ih"] @ x
-    if "b_ih" in params:
-        gi = gi + params["b_ih"]
-    gh = params["w_hh"] @ h
-    if "b_hh" in params:
-        gh = gh + params["b_hh"]
-    return gi, gh
+    return (_affine(params["w_ih"], params.get("b_ih"), x),
+            _affine(params["w_hh"], params.get("b_hh"), h))
 
 
 @dataclasses.dataclass(frozen=True)
-class ElmanCell:
+class ElmanCell(_ArrayCarry):
     """Elman (vanilla) RNN cell: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``; ``y = h'``.
 
     Args:
@@ -121,10 +134,6 @@ class ElmanCell:
         _check_common(self)
         _checks.one_of("nonlinearity", self.nonlinearity, ("tanh", "relu"))
 
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size
-
     def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> dict:
         """Returns ``{"w_ih": (H, I), "w_hh": (H, H)[, "b_ih": (H,)[, "b_hh": (H,)]]}``."""
         input_size = _checks.positive_int("input_size", input_size)
@@ -132,10 +141,6 @@ class ElmanCell:
         spec = {"w_ih": ((h, input_size), "input"), "w_hh": ((h, h), "recurrent")}
         spec.update(_bias_spec(1, h, self.bias, self.double_bias))
         return init_params(key, spec, h, preset, dtype)
-
-    def initial_carry(self, dtype=jnp.float32) -> Array:
-        """Returns zeros of shape ``(H,)``."""
-        return jnp.zeros((self.hidden_size,), dtype)
 
     def apply(self, params, carry: Array, x: Array) -> tuple[Array, Array]:
         """One step: ``carry: (H,)``, ``x: (I,)`` -> ``(carry', y)``, both ``(H,)``."""
@@ -181,7 +186,7 @@ class LSTMCell:
 
     def __post_init__(self):
         _check_common(self)
-        _checks.non_negative_int("proj_size", self.proj_size)
+        _checks.integer("proj_size", self.proj_size, 0)
         if self.proj_size >= self.hidden_size:
             raise ValueError(
                 f"proj_size must be smaller than hidden_size ({self.hidden_size}), got {self.proj_size}"
@@ -227,7 +232,7 @@ class LSTMCell:
 
 
 @dataclasses.dataclass(frozen=True)
-class GRUCell:
+class GRUCell(_ArrayCarry):
     """GRU cell with torch's gate order r, z, n.
 
     ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``, ``z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)``,
@@ -262,10 +267,6 @@ class GRUCell:
         _check_common(self)
         _checks.boolean("reset_after", self.reset_after)
 
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size
-
     def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> dict:
         """Returns torch-layout params (see the class docstring)."""
         input_size = _checks.positive_int("input_size", input_size)
@@ -274,37 +275,24 @@ class GRUCell:
         spec.update(_bias_spec(3, h, self.bias, self.double_bias, b_hn=self.reset_after))
         return init_params(key, spec, h, preset, dtype)
 
-    def initial_carry(self, dtype=jnp.float32) -> Array:
-        """Returns zeros of shape ``(H,)``."""
-        return jnp.zeros((self.hidden_size,), dtype)
-
     def apply(self, params, carry: Array, x: Array) -> tuple[Array, Array]:
         """One step: ``carry: (H,)``, ``x: (I,)`` -> ``(carry', y)``, both ``(H,)``."""
         _check_x(params, x, 3, self.hidden_size)
         h = self.hidden_size
-        gi = params["w_ih"] @ x
-        if "b_ih" in params:
-            gi = gi + params["b_ih"]
-        b_hh = params.get("b_hh")
-        w_hh = params["w_hh"]
+        gi = _affine(params["w_ih"], params.get("b_ih"), x)
+        w_hh, b_hh = params["w_hh"], params.get("b_hh")
         if self.reset_after:
-            gh = w_hh @ carry
-            if b_hh is not None:
-                gh = gh + b_hh
-            elif "b_hn" in params:
-                gh = gh.at[2 * h :].add(params["b_hn"])
+            if b_hh is None and "b_hn" in params:
+                b_hh = jnp.concatenate([jnp.zeros(2 * h, w_hh.dtype), params["b_hn"]])
+            gh = _affine(w_hh, b_hh, carry)
             r = jax.nn.sigmoid(gi[:h] + gh[:h])
             z = jax.nn.sigmoid(gi[h : 2 * h] + gh[h : 2 * h])
             n = jnp.tanh(gi[2 * h :] + r * gh[2 * h :])
         else:
-            gh = w_hh[: 2 * h] @ carry
-            if b_hh is not None:
-                gh = gh + b_hh[: 2 * h]
+            gh = _affine(w_hh[: 2 * h], None if b_hh is None else b_hh[: 2 * h], carry)
             r = jax.nn.sigmoid(gi[:h] + gh[:h])
             z = jax.nn.sigmoid(gi[h : 2 * h] + gh[h:])
-            hn = w_hh[2 * h :] @ (r * carry)
-            if b_hh is not None:
-                hn = hn + b_hh[2 * h :]
+            hn = _affine(w_hh[2 * h :], None if b_hh is None else b_hh[2 * h :], r * carry)
             n = jnp.tanh(gi[2 * h :] + hn)
         h_new = (1.0 - z) * n + z * carry
         return h_new, h_new
