@@ -88,3 +88,19 @@ def test_float64_params_give_a_double_module():
         x = np.random.default_rng(0).standard_normal((5, 2, 3))
         np.testing.assert_allclose(layer.apply(params, x)[0], module(torch.from_numpy(x))[0].detach().numpy(),
                                    atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: torch.nn.LSTM(10, 20, num_layers=2, bidirectional=True),
+    lambda: torch.nn.LSTM(5, 8, num_layers=3, proj_size=4, bias=False),
+    lambda: torch.nn.GRU(7, 3, bidirectional=True),
+    lambda: torch.nn.RNN(5, 8, num_layers=2, batch_first=True),
+    lambda: torch.nn.GRUCell(4, 6),
+])
+def test_param_count_equals_torch_numel(make):
+    module = make()
+    layer, params = from_torch(module)
+    expected = sum(p.numel() for p in module.parameters())
+    assert jaxrnn.param_count(params) == expected
+    if hasattr(layer, "num_layers"):
+        assert jaxrnn.param_count(layer.init(jax.random.key(0))) == expected
