@@ -27,6 +27,11 @@ def positive_int(name: str, value) -> int:
     return integer(name, value, 1)
 
 
+def non_negative_int(name: str, value) -> int:
+    """Returns ``value`` if it is an int >= 0, else raises naming ``name``."""
+    return integer(name, value, 0)
+
+
 def boolean(name: str, value) -> bool:
     """Returns ``value`` if it is a bool, else raises naming ``name``."""
     if not isinstance(value, (bool, np.bool_)):

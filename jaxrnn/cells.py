@@ -186,7 +186,7 @@ class LSTMCell:
 
     def __post_init__(self):
         _check_common(self)
-        _checks.integer("proj_size", self.proj_size, 0)
+        _checks.non_negative_int("proj_size", self.proj_size)
         if self.proj_size >= self.hidden_size:
             raise ValueError(
                 f"proj_size must be smaller than hidden_size ({self.hidden_size}), got {self.proj_size}"
