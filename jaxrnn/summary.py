@@ -15,6 +15,7 @@ def param_count(params) -> int:
     """Returns the number of scalars in a params pytree (torch's ``numel`` sum).
 
     Examples:
+      >>> from jaxrnn import LSTM
       >>> param_count(LSTM(10, 20, num_layers=2, bidirectional=True).init(jax.random.key(0)))
       15040
     """
@@ -94,6 +95,7 @@ def summary(model, params, input_shape) -> str:
       The table as a string (``print`` it).
 
     Examples:
+      >>> from jaxrnn import RNN
       >>> model = RNN(10, 3, batch_first=True, double_bias=False)
       >>> print(summary(model, model.init(jax.random.key(0)), (8, 2, 10)))
       Model: RNN

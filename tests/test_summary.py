@@ -49,15 +49,27 @@ def test_four_bidirectional_elman(inputs, first, total):
     assert all(s == (1, 10, 16) for _, s, _ in rows)
 
 
-def test_torch_layout_lstm_equals_torch_numel():
+TORCH_MODELS = {  # (module, input shape, expected total, per-row output shape)
+    "LSTM(10, 20, 2 layers, bidirectional)": (
+        lambda nn: nn.LSTM(10, 20, num_layers=2, bidirectional=True), (7, 3, 10), 15040, (7, 3, 40)),
+    "seed 003: RNN(5, 8, 2 layers, bidirectional, batch_first)": (
+        lambda nn: nn.RNN(5, 8, num_layers=2, batch_first=True, bidirectional=True), (1, 10, 5), 656,
+        (1, 10, 16)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_MODELS))
+def test_torch_layout_equals_torch_numel(name):
     torch = pytest.importorskip("torch")
-    module = torch.nn.LSTM(10, 20, num_layers=2, bidirectional=True)
+    make, input_shape, expected, out_shape = TORCH_MODELS[name]
+    module = make(torch.nn)
     layer, params = jaxrnn.interop.from_torch(module)
-    rows, total = parse(jaxrnn.summary(layer, params, (7, 3, 10)))  # (T, B, I): batch_first=False
-    numel = {l: sum(p.numel() for n, p in module.named_parameters() if f"_l{l}" in n) for l in (0, 1)}
-    assert total == 15040 == sum(p.numel() for p in module.parameters())
-    assert [c for _, _, c in rows] == [numel[0], numel[1]] == [5120, 9920]
-    assert [s for _, s, _ in rows] == [(7, 3, 40), (7, 3, 40)]
+    rows, total = parse(jaxrnn.summary(layer, params, input_shape))
+    numel = [sum(p.numel() for n, p in module.named_parameters() if f"_l{l}" in n) for l in (0, 1)]
+    assert total == expected == sum(p.numel() for p in module.parameters())
+    assert [c for _, _, c in rows] == numel
+    assert [s for _, s, _ in rows] == [out_shape, out_shape]
+    assert tuple(module(torch.zeros(input_shape))[0].shape) == out_shape
 
 
 def test_shapes_follow_merge_mode_and_unbatched_input():

@@ -85,12 +85,12 @@ def from_flax(module, variables):
       ``(h_n, c_n)``). For a cell: the jaxrnn cell and its params, ``cell.apply`` matching one step.
 
     Examples:
-      >>> import flax.linen as nn
+      >>> from jaxrnn import param_count
       >>> rnn = nn.RNN(nn.GRUCell(8))
       >>> variables = rnn.init(jax.random.key(0), jnp.ones((1, 10, 5)))
       >>> layer, params = from_flax(rnn, variables)
       >>> layer.hidden_size, layer.batch_first, param_count(params)
-      (8, True, 360)
+      (8, True, 344)
     """
     params = variables.get("params", variables)
     if isinstance(module, nn.RNN):
@@ -150,7 +150,7 @@ class LinenRNN(nn.Module):
     Inter-layer dropout runs when ``deterministic=False``, with the ``"dropout"`` PRNG stream.
 
     Examples:
-      >>> module = LinenRNN(jaxrnn.LSTM(5, 8, batch_first=True))
+      >>> module = LinenRNN(LSTM(5, 8, batch_first=True))
       >>> variables = module.init(jax.random.key(0), jnp.ones((2, 10, 5)))
       >>> out, (h_n, c_n) = module.apply(variables, jnp.ones((2, 10, 5)))
       >>> out.shape
@@ -187,8 +187,7 @@ class NNXRNN(nnx.Module):
     ``rngs`` (with a ``dropout`` stream) enables inter-layer dropout.
 
     Examples:
-      >>> from flax import nnx
-      >>> module = NNXRNN(jaxrnn.GRU(5, 8, batch_first=True), rngs=nnx.Rngs(0))
+      >>> module = NNXRNN(GRU(5, 8, batch_first=True), rngs=nnx.Rngs(0))
       >>> out, h_n = module(jnp.ones((2, 10, 5)))
       >>> out.shape
       (2, 10, 8)

@@ -97,6 +97,7 @@ def from_keras(layer):
 
     Examples:
       >>> import keras
+      >>> from jaxrnn import param_count
       >>> k = keras.layers.SimpleRNN(3)
       >>> k.build((None, 2, 10))
       >>> layer, params = from_keras(k)
@@ -157,7 +158,7 @@ def to_keras(layer, params):
 
     Examples:
       >>> import jax
-      >>> layer = jaxrnn.GRU(5, 8, batch_first=True)
+      >>> layer = GRU(5, 8, batch_first=True)
       >>> k = to_keras(layer, layer.init(jax.random.key(0)))
       >>> type(k).__name__, k.count_params()
       ('GRU', 360)
