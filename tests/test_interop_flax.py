@@ -102,9 +102,15 @@ def test_from_flax_errors():
         convert(nn.RNN(nn.LSTMCell(H, activation_fn=nn.relu)))
     with pytest.raises(ValueError, match="gate_fn must be sigmoid for GRUCell, got hard_sigmoid"):
         convert(nn.RNN(nn.GRUCell(H, gate_fn=nn.hard_sigmoid)))
+    with pytest.raises(ValueError, match="carry_init must be zeros"):
+        convert(nn.RNN(nn.LSTMCell(H, carry_init=nn.initializers.ones_init())))
     with pytest.raises(TypeError, match="got MGUCell"):
         convert(nn.RNN(nn.MGUCell(H)))
     rnn = nn.RNN(nn.GRUCell(H))
+    with pytest.raises(ValueError, match="expected params\\['cell'\\]"):
+        from_flax(rnn, {"params": {"layer": {}}})
+    with pytest.raises(ValueError, match="expected the params of a Flax LSTMCell"):
+        from_flax(nn.RNN(nn.LSTMCell(H)), rnn.init(jax.random.key(0), x))
     with pytest.raises(ValueError, match="expected hidden size 5 \\(module.features\\), got 4"):
         from_flax(nn.RNN(nn.GRUCell(H + 1)), rnn.init(jax.random.key(0), x))
 

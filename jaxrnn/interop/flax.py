@@ -38,6 +38,8 @@ def _cell_config(cell) -> tuple[type, type, dict]:
     if kind not in _GATES:
         raise TypeError("module must be flax.linen RNN over SimpleCell, LSTMCell, OptimizedLSTMCell or "
                         f"GRUCell (or one of these cells), got {kind}")
+    if _name(cell.carry_init) != "zeros":
+        raise ValueError(f"module: carry_init must be zeros (jaxrnn's initial state), got {_name(cell.carry_init)}")
     activation = _name(cell.activation_fn)
     if kind == "SimpleCell":
         if activation not in ("tanh", "relu"):
@@ -96,12 +98,18 @@ def from_flax(module, variables):
     if isinstance(module, nn.RNN):
         if module.reverse:
             raise ValueError("module: reverse must be False (use jaxrnn's bidirectional layers), got True")
+        if "cell" not in params:
+            raise ValueError(f"variables: expected params['cell'] (from nn.RNN.init), got keys {sorted(params)}")
         cell, params = module.cell, params["cell"]
     else:
         cell = module
     cell_cls, layer_cls, kwargs = _cell_config(cell)
     kind = type(cell).__name__
-    converted = _cell_params(kind, params)
+    try:
+        converted = _cell_params(kind, params)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"variables: expected the params of a Flax {kind} (from module.init), "
+                         f"missing {err}; got keys {sorted(params)}") from None
     hidden, input_size = converted["w_hh"].shape[1], converted["w_ih"].shape[1]
     if cell.features != hidden:
         raise ValueError(f"variables: expected hidden size {cell.features} (module.features), got {hidden}")
