@@ -8,7 +8,7 @@ import numpy as np
 
 from jaxrnn import _checks
 from jaxrnn.combinators import Stack
-from jaxrnn.layers import _TorchShaped
+from jaxrnn.layers import GRU, LSTM, RNN
 
 
 def param_count(params) -> int:
@@ -44,7 +44,7 @@ def _rows(model, params, input_shape) -> list[tuple[str, tuple, int]]:
     """``[(name, output shape, param count)]``, one row per layer, shapes from ``jax.eval_shape``."""
     shape = _check_input_shape(input_shape)
     time_major = False
-    if isinstance(model, _TorchShaped):
+    if isinstance(model, (RNN, LSTM, GRU)):
         # The whole model's trace validates input_shape and params, as model.apply would.
         jax.eval_shape(model.apply, params, jax.ShapeDtypeStruct(shape, jnp.float32))
         time_major = len(shape) == 3 and not model.batch_first

@@ -22,7 +22,7 @@ import numpy as np
 from flax import nnx
 
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
-from jaxrnn.layers import GRU, LSTM, RNN, _TorchShaped
+from jaxrnn.layers import GRU, LSTM, RNN
 
 _GATES = {"SimpleCell": ("",), "LSTMCell": ("i", "f", "g", "o"), "OptimizedLSTMCell": ("i", "f", "g", "o"),
           "GRUCell": ("r", "z", "n")}
@@ -124,7 +124,7 @@ def from_flax(module, variables):
 
 def _init_layer(layer, key, input_size: int, preset: str = "torch"):
     """Params of a torch-shaped layer (``layer.init(key)``) or a sequence layer (``init(key, I)``)."""
-    if isinstance(layer, _TorchShaped):
+    if isinstance(layer, (RNN, LSTM, GRU)):
         return layer.init(key, preset=preset)
     is_cell = isinstance(layer, (ElmanCell, LSTMCell, GRUCell))
     if is_cell or not (hasattr(layer, "init") and hasattr(layer, "apply") and hasattr(layer, "output_size")):
@@ -135,7 +135,7 @@ def _init_layer(layer, key, input_size: int, preset: str = "torch"):
 
 def _apply_layer(layer, params, x, hx=None, *, seq_lengths=None, key=None):
     """Runs ``layer``; sequence layers take ``x: (T, I)`` or ``(B, T, I)`` (``jax.vmap`` over B)."""
-    if isinstance(layer, _TorchShaped):
+    if isinstance(layer, (RNN, LSTM, GRU)):
         return layer.apply(params, x, hx, seq_lengths=seq_lengths, key=key)
     if x.ndim == 2:
         return layer.apply(params, x, hx, seq_length=seq_lengths, key=key)
@@ -202,7 +202,7 @@ class NNXRNN(nnx.Module):
     """
 
     def __init__(self, layer, *, rngs: nnx.Rngs, input_size: int | None = None, preset: str = "torch"):
-        if input_size is None and not isinstance(layer, _TorchShaped):
+        if input_size is None and not isinstance(layer, (RNN, LSTM, GRU)):
             raise ValueError(f"input_size is required for a {type(layer).__name__} (only torch-shaped "
                              "layers know theirs), got None")
         self.layer = layer
