@@ -8,7 +8,7 @@ from jaxrnn.cells import Cell, ElmanCell, GRUCell, LSTMCell, LSTMState
 from jaxrnn.combinators import Bidirectional, Recurrent, Stack
 from jaxrnn.layers import GRU, LSTM, RNN
 from jaxrnn.scan import scan
-from jaxrnn.summary import param_count
+from jaxrnn.summary import param_count, summary
 
 __version__ = "0.1.0"
 
@@ -26,4 +26,5 @@ __all__ = [
     "Stack",
     "param_count",
     "scan",
+    "summary",
 ]

@@ -11,6 +11,9 @@ letters: T time, B batch, I input, H hidden, L layers, D directions (2 if bidire
 - ``seq_lengths: (B,)`` ints in ``[0, T]`` (right padding): padded outputs are exactly 0, each row's
   final state is its state after its last valid step (its initial state for length 0), and the
   reverse direction starts at each row's last valid step.
+- ``merge_mode`` (bidirectional only; the last field): how the two directions' outputs combine,
+  ``"concat"`` (torch, the default), ``"sum"``, ``"mul"`` or ``"ave"`` (Keras's ``Bidirectional``);
+  with a non-concat mode ``output`` has ``H_out`` features and layer l > 0 takes ``H_out`` inputs.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import jax.numpy as jnp
 
 from jaxrnn import _checks
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell, LSTMState
-from jaxrnn.combinators import Bidirectional, Recurrent, Stack, check_dropout
+from jaxrnn.combinators import MERGE_MODES, Bidirectional, Recurrent, Stack, check_dropout
 from jaxrnn.scan import check_lengths
 
 
@@ -36,6 +39,9 @@ class _TorchShaped:
         _checks.boolean("batch_first", self.batch_first)
         _checks.boolean("bidirectional", self.bidirectional)
         check_dropout(self.dropout)
+        _checks.one_of("merge_mode", self.merge_mode, MERGE_MODES)
+        if self.merge_mode != "concat" and not self.bidirectional:
+            raise ValueError(f"merge_mode={self.merge_mode!r} needs bidirectional=True, got bidirectional=False")
         self.cell()  # validates the cell's own hyperparameters
 
     @property
@@ -44,13 +50,13 @@ class _TorchShaped:
 
     @property
     def output_size(self) -> int:
-        """The feature size of ``output``: ``D * H_out``."""
-        return self.num_directions * self.cell().output_size
+        """The feature size of ``output``: ``D * H_out`` (``H_out`` if ``merge_mode`` is not concat)."""
+        return self.network().output_size
 
     def network(self) -> Stack:
         """The equivalent unbatched :class:`jaxrnn.Stack` of (bidirectional) recurrent layers."""
         cell = self.cell()
-        layer = Bidirectional(cell) if self.bidirectional else Recurrent(cell)
+        layer = Bidirectional(cell, merge=self.merge_mode) if self.bidirectional else Recurrent(cell)
         return Stack((layer,) * self.num_layers, dropout=self.dropout)
 
     def init(self, key, *, preset: str = "torch", dtype=jnp.float32) -> list:
@@ -195,6 +201,7 @@ class RNN(_TorchShaped):
     dropout: float = 0.0
     bidirectional: bool = False
     double_bias: bool = True
+    merge_mode: str = "concat"
 
     def __post_init__(self):
         self._validate()
@@ -223,6 +230,7 @@ class GRU(_TorchShaped):
     bidirectional: bool = False
     double_bias: bool = True
     reset_after: bool = True
+    merge_mode: str = "concat"
 
     def __post_init__(self):
         self._validate()
@@ -253,6 +261,7 @@ class LSTM(_TorchShaped):
     bidirectional: bool = False
     proj_size: int = 0
     double_bias: bool = True
+    merge_mode: str = "concat"
 
     def __post_init__(self):
         self._validate()

@@ -63,7 +63,7 @@ def from_torch(module):
       >>> import torch
       >>> layer, params = from_torch(torch.nn.LSTM(5, 8, num_layers=2))
       >>> layer
-      LSTM(input_size=5, hidden_size=8, num_layers=2, bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, double_bias=True)
+      LSTM(input_size=5, hidden_size=8, num_layers=2, bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, double_bias=True, merge_mode='concat')
     """
     kind = type(module).__name__
     if kind in _CELLS:
@@ -155,6 +155,9 @@ def to_torch(layer, params):
             kwargs["proj_size"] = layer.proj_size
         if isinstance(layer, GRU) and not layer.reset_after:
             raise ValueError("layer: GRU(reset_after=False) has no torch.nn equivalent (torch resets after)")
+        if layer.merge_mode != "concat":
+            raise ValueError(f"layer: merge_mode must be 'concat' for torch.nn (torch concatenates the "
+                             f"directions), got {layer.merge_mode!r}")
         module = getattr(torch.nn, type(layer).__name__)(layer.input_size, layer.hidden_size, **kwargs)
     else:
         raise TypeError(f"layer must be a jaxrnn RNN, LSTM, GRU or cell, got {type(layer).__name__}")

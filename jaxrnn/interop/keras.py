@@ -1,0 +1,189 @@
+"""Keras 3 converters: ``SimpleRNN``, ``LSTM``, ``GRU`` and ``Bidirectional`` <-> jaxrnn layers.
+
+Keras stores ``kernel: (I, kH)``, ``recurrent_kernel: (H, kH)`` and one ``bias: (kH,)``
+(``GRU(reset_after=True)``: ``bias: (2, 3H)``, input bias then recurrent bias). jaxrnn stores the
+transposes, torch-layout ``(kH, I)``; the LSTM gate order i, f, g(c), o is shared, while the
+Keras GRU order z, r, h becomes r, z, n. So ``SimpleRNN``, ``LSTM`` and ``GRU(reset_after=False)``
+map to ``double_bias=False`` (one ``b_ih``) and ``GRU(reset_after=True)`` to ``double_bias=True``
+(``b_ih = bias[0]``, ``b_hh = bias[1]``): :func:`jaxrnn.param_count` equals ``count_params()``.
+Keras is imported lazily, inside :func:`to_keras` only.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrnn.layers import GRU, LSTM, RNN
+
+_KINDS = {"SimpleRNN": RNN, "LSTM": LSTM, "GRU": GRU}
+_KERAS_NAMES = {RNN: "SimpleRNN", LSTM: "LSTM", GRU: "GRU"}
+
+
+def _swap_zr(a: np.ndarray, hidden: int) -> np.ndarray:
+    """Swaps the first two gate blocks along axis 0 (Keras z, r, h <-> jaxrnn r, z, n)."""
+    return np.concatenate([a[hidden: 2 * hidden], a[:hidden], a[2 * hidden:]], axis=0)
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__name__", repr(fn))
+
+
+def _layer_config(layer) -> tuple[type, dict]:
+    """``(jaxrnn class, constructor kwargs)`` for one built Keras recurrent layer (one direction)."""
+    kind = type(layer).__name__
+    if kind not in _KINDS:
+        raise TypeError(f"layer must be a Keras SimpleRNN, LSTM, GRU or Bidirectional, got {kind}")
+    if not layer.built:
+        raise ValueError(f"layer: the Keras {kind} must be built (call it once or .build(input_shape)) "
+                         "so its input size is known, got an unbuilt layer")
+    cell = layer.cell
+    kwargs = dict(input_size=int(cell.kernel.shape[0]), hidden_size=int(cell.units),
+                  bias=bool(cell.use_bias), batch_first=True)
+    activation = _name(cell.activation)
+    if kind == "SimpleRNN":
+        if activation not in ("tanh", "relu"):
+            raise ValueError(f"layer: activation must be 'tanh' or 'relu' for SimpleRNN, got {activation!r}")
+        kwargs.update(nonlinearity=activation, double_bias=False)
+    else:
+        if activation != "tanh":
+            raise ValueError(f"layer: activation must be 'tanh' for {kind}, got {activation!r}")
+        if _name(cell.recurrent_activation) != "sigmoid":
+            raise ValueError(f"layer: recurrent_activation must be 'sigmoid' for {kind}, "
+                             f"got {_name(cell.recurrent_activation)!r}")
+        if kind == "GRU":
+            kwargs.update(reset_after=bool(cell.reset_after), double_bias=bool(cell.reset_after))
+        else:
+            kwargs.update(double_bias=False)
+    for option in ("dropout", "recurrent_dropout"):
+        if getattr(cell, option):
+            raise ValueError(f"layer: {option} must be 0 (jaxrnn has no per-step input dropout), "
+                             f"got {getattr(cell, option)}")
+    if layer.stateful:
+        raise ValueError("layer: stateful must be False (pass the state as hx instead), got True")
+    return _KINDS[kind], kwargs
+
+
+def _cell_params(kind: type, weights: list, kwargs: dict) -> dict:
+    """jaxrnn cell params from a Keras layer's ``get_weights()`` (kernel, recurrent, [bias])."""
+    h = kwargs["hidden_size"]
+    fix = (lambda a: _swap_zr(a, h)) if kind is GRU else (lambda a: a)
+    params = {"w_ih": fix(weights[0].T), "w_hh": fix(weights[1].T)}
+    if kwargs["bias"]:
+        bias = weights[2]
+        if bias.ndim == 2:  # GRU(reset_after=True): (2, 3H)
+            params["b_ih"], params["b_hh"] = fix(bias[0]), fix(bias[1])
+        else:
+            params["b_ih"] = fix(bias)
+    return {k: jnp.asarray(v) for k, v in params.items()}
+
+
+def from_keras(layer):
+    """Converts a built Keras 3 recurrent layer into ``(layer, params)``.
+
+    The result is a batch-first :class:`jaxrnn.RNN`/``LSTM``/``GRU`` (one layer; bidirectional
+    with Keras's ``merge_mode`` for ``Bidirectional``) whose ``output`` equals Keras's output with
+    ``return_sequences=True`` and whose :func:`jaxrnn.param_count` equals ``count_params()``.
+    Options that change the function and have no exact jaxrnn form (other activations,
+    ``dropout``/``recurrent_dropout``, ``go_backwards``, ``stateful``, ``merge_mode=None``, different
+    forward and backward layers) raise ``ValueError`` naming the option. ``return_sequences``,
+    ``return_state`` and ``unroll`` do not change the weights and are ignored.
+
+    Args:
+      layer: a built ``keras.layers.SimpleRNN``, ``LSTM``, ``GRU`` or ``Bidirectional`` of one of them.
+
+    Returns:
+      ``(layer, params)``; ``params`` is a one-element list, as from ``layer.init(key)``.
+
+    Examples:
+      >>> import keras
+      >>> from jaxrnn import param_count
+      >>> k = keras.layers.SimpleRNN(3)
+      >>> k.build((None, 2, 10))
+      >>> layer, params = from_keras(k)
+      >>> param_count(params), k.count_params()
+      (42, 42)
+    """
+    if type(layer).__name__ == "Bidirectional":
+        if layer.merge_mode is None:
+            raise ValueError("layer: merge_mode must be 'concat', 'sum', 'mul' or 'ave', got None")
+        kind, kwargs = _layer_config(layer.forward_layer)
+        back_kind, back_kwargs = _layer_config(layer.backward_layer)
+        if (back_kind, back_kwargs) != (kind, kwargs):
+            raise ValueError(f"layer: backward_layer must match forward_layer, got {back_kwargs} vs {kwargs}")
+        if layer.forward_layer.go_backwards:
+            raise ValueError("layer: the wrapped layer must have go_backwards=False, got True")
+        out = kind(**kwargs, bidirectional=True, merge_mode=layer.merge_mode)
+        fwd = _cell_params(kind, layer.forward_layer.get_weights(), kwargs)
+        bwd = _cell_params(kind, layer.backward_layer.get_weights(), kwargs)
+        return out, [{"fwd": fwd, "bwd": bwd}]
+    kind, kwargs = _layer_config(layer)
+    if layer.go_backwards:
+        raise ValueError("layer: go_backwards must be False (use Bidirectional), got True")
+    return kind(**kwargs), [_cell_params(kind, layer.get_weights(), kwargs)]
+
+
+def _keras_weights(layer, p: dict) -> list[np.ndarray]:
+    """Keras ``[kernel, recurrent_kernel, (bias)]`` for one direction's params ``p``."""
+    h = layer.hidden_size
+    dtype = np.asarray(p["w_ih"]).dtype
+    fix = (lambda a: _swap_zr(a, h)) if isinstance(layer, GRU) else (lambda a: a)
+    weights = [fix(np.asarray(p["w_ih"])).T, fix(np.asarray(p["w_hh"])).T]
+    if not layer.bias:
+        return weights
+    b_ih = np.asarray(p["b_ih"])
+    if isinstance(layer, GRU) and layer.reset_after:
+        b_hh = np.asarray(p["b_hh"]) if "b_hh" in p else np.concatenate(
+            [np.zeros(2 * h, dtype), np.asarray(p.get("b_hn", np.zeros(h, dtype)))])
+        weights.append(np.stack([fix(b_ih), fix(b_hh)]))
+    else:  # one Keras bias: the two torch biases add up (GRU(reset_after=False): b_hn is outside r)
+        weights.append(fix(b_ih + np.asarray(p["b_hh"]) if "b_hh" in p else b_ih))
+    return weights
+
+
+def to_keras(layer, params):
+    """Builds the Keras 3 layer equivalent to a one-layer jaxrnn ``RNN``/``LSTM``/``GRU``.
+
+    Exact for ``num_layers=1`` and ``proj_size=0``; two biases are summed into Keras's one
+    (``GRU(reset_after=True)`` keeps both). The Keras layer is batch-first and returns sequences
+    (``return_sequences=True``); a bidirectional layer becomes ``Bidirectional`` with the same
+    ``merge_mode``. Other configurations raise ``ValueError``.
+
+    Args:
+      layer: a :class:`jaxrnn.RNN`, ``LSTM`` or ``GRU``.
+      params: its params, as from ``layer.init(key)`` or :func:`from_keras`.
+
+    Returns:
+      A built ``keras.layers.SimpleRNN``/``LSTM``/``GRU`` or ``Bidirectional`` holding ``params``.
+
+    Examples:
+      >>> import jax
+      >>> layer = GRU(5, 8, batch_first=True)
+      >>> k = to_keras(layer, layer.init(jax.random.key(0)))
+      >>> type(k).__name__, k.count_params()
+      ('GRU', 360)
+    """
+    if not isinstance(layer, (RNN, LSTM, GRU)):
+        raise TypeError(f"layer must be a jaxrnn RNN, LSTM or GRU, got {type(layer).__name__}")
+    if layer.num_layers != 1:
+        raise ValueError(f"layer: num_layers must be 1 for one Keras layer, got {layer.num_layers}")
+    if getattr(layer, "proj_size", 0):
+        raise ValueError(f"layer: proj_size must be 0 (Keras LSTM has no projection), got {layer.proj_size}")
+    import keras
+
+    kwargs = dict(use_bias=layer.bias, return_sequences=True)
+    if isinstance(layer, RNN):
+        kwargs["activation"] = layer.nonlinearity
+    if isinstance(layer, GRU):
+        kwargs["reset_after"] = layer.reset_after
+    klass = getattr(keras.layers, _KERAS_NAMES[type(layer)])
+    inner = klass(layer.hidden_size, **kwargs)
+    shape = (None, None, layer.input_size)
+    if not layer.bidirectional:
+        inner.build(shape)
+        inner.set_weights(_keras_weights(layer, params[0]))
+        return inner
+    out = keras.layers.Bidirectional(inner, merge_mode=layer.merge_mode)
+    out.build(shape)
+    out.set_weights(_keras_weights(layer, params[0]["fwd"]) + _keras_weights(layer, params[0]["bwd"]))
+    return out

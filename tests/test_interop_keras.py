@@ -1,0 +1,157 @@
+"""Keras 3 converters: outputs, states and parameter counts equal Keras's; round trips; errors."""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxrnn
+from jaxrnn.interop import from_keras, to_keras
+
+keras = pytest.importorskip("keras")
+
+I, T, B, H = 5, 7, 3, 4
+
+
+def randomize(layer, seed=0):
+    """Sets every Keras weight (biases included) to fresh non-zero random values."""
+    rng = np.random.default_rng(seed)
+    layer.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype(np.float32) for w in layer.get_weights()])
+    return layer
+
+
+def built(layer, input_size=I):
+    layer.build((None, T, input_size))
+    return randomize(layer)
+
+
+def inputs(seed=1, batch=B, steps=T, size=I):
+    return np.random.default_rng(seed).normal(size=(batch, steps, size)).astype(np.float32)
+
+
+KERAS_LAYERS = {
+    "simple_tanh": lambda: keras.layers.SimpleRNN(H, return_sequences=True),
+    "simple_relu": lambda: keras.layers.SimpleRNN(H, activation="relu", return_sequences=True),
+    "simple_nobias": lambda: keras.layers.SimpleRNN(H, use_bias=False, return_sequences=True),
+    "lstm": lambda: keras.layers.LSTM(H, return_sequences=True),
+    "lstm_nobias": lambda: keras.layers.LSTM(H, use_bias=False, return_sequences=True),
+    "gru_reset_after": lambda: keras.layers.GRU(H, return_sequences=True),
+    "gru_reset_before": lambda: keras.layers.GRU(H, reset_after=False, return_sequences=True),
+    "gru_nobias": lambda: keras.layers.GRU(H, use_bias=False, return_sequences=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_LAYERS))
+def test_from_keras_matches_outputs_state_and_count(name):
+    k = built(KERAS_LAYERS[name]())
+    layer, params = from_keras(k)
+    assert layer.batch_first and layer.num_layers == 1
+    assert jaxrnn.param_count(params) == k.count_params()
+    x = inputs()
+    out, state = layer.apply(params, x)
+    np.testing.assert_allclose(out, np.asarray(k(x)), atol=2e-5)
+    h_n = state[0] if isinstance(layer, jaxrnn.LSTM) else state
+    np.testing.assert_allclose(h_n[0], np.asarray(k(x))[:, -1], atol=2e-5)
+
+
+def test_from_keras_lstm_cell_state_matches_return_state():
+    k = built(keras.layers.LSTM(H, return_sequences=True, return_state=True))
+    layer, params = from_keras(k)
+    x = inputs(seed=4)
+    _, h_k, c_k = k(x)
+    _, (h_n, c_n) = layer.apply(params, x)
+    np.testing.assert_allclose(h_n[0], np.asarray(h_k), atol=2e-5)
+    np.testing.assert_allclose(c_n[0], np.asarray(c_k), atol=2e-5)
+
+
+@pytest.mark.parametrize("merge", ["concat", "sum", "mul", "ave"])
+@pytest.mark.parametrize("kind", ["SimpleRNN", "LSTM", "GRU"])
+def test_from_keras_bidirectional_each_merge_mode(kind, merge):
+    inner = getattr(keras.layers, kind)(H, return_sequences=True)
+    k = built(keras.layers.Bidirectional(inner, merge_mode=merge))
+    layer, params = from_keras(k)
+    assert layer.bidirectional and layer.merge_mode == merge
+    assert layer.output_size == (2 * H if merge == "concat" else H)
+    assert jaxrnn.param_count(params) == k.count_params()
+    x = inputs(seed=2)
+    np.testing.assert_allclose(layer.apply(params, x)[0], np.asarray(k(x)), atol=2e-5)
+
+
+@pytest.mark.parametrize("merge", ["concat", "sum", "mul", "ave"])
+def test_layers_merge_mode_stacks_with_matching_input_sizes(merge):
+    """Layer l > 0 reads H_out features for non-concat modes; output equals a stack of Keras layers."""
+    model = jaxrnn.GRU(I, H, num_layers=2, bidirectional=True, batch_first=True, merge_mode=merge)
+    params = model.init(jax.random.key(0))
+    width = 2 * H if merge == "concat" else H
+    assert params[1]["fwd"]["w_ih"].shape == (3 * H, width) and model.output_size == width
+    x = inputs(seed=3)
+    k0 = to_keras(model.__class__(I, H, bidirectional=True, batch_first=True, merge_mode=merge), params[:1])
+    k1 = to_keras(model.__class__(width, H, bidirectional=True, batch_first=True, merge_mode=merge),
+                  params[1:])
+    np.testing.assert_allclose(model.apply(params, x)[0], np.asarray(k1(k0(x))), atol=2e-5)
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_LAYERS))
+def test_to_keras_round_trip(name):
+    k = built(KERAS_LAYERS[name]())
+    layer, params = from_keras(k)
+    back = to_keras(layer, params)
+    for a, b in zip(back.get_weights(), k.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    again, params2 = from_keras(back)
+    assert again == layer
+    jax.tree.map(np.testing.assert_array_equal, params2, params)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: jaxrnn.RNN(I, H, batch_first=True, nonlinearity="relu"),
+    lambda: jaxrnn.LSTM(I, H, batch_first=True),
+    lambda: jaxrnn.GRU(I, H, batch_first=True),
+    lambda: jaxrnn.GRU(I, H, batch_first=True, double_bias=False),
+    lambda: jaxrnn.GRU(I, H, batch_first=True, reset_after=False),
+    lambda: jaxrnn.LSTM(I, H, batch_first=True, bidirectional=True, merge_mode="ave"),
+])
+def test_to_keras_torch_layout_params_compute_the_same_function(make):
+    layer = make()
+    params = layer.init(jax.random.key(5))  # torch preset: every bias non-zero
+    k = to_keras(layer, params)
+    x = inputs(seed=6)
+    np.testing.assert_allclose(np.asarray(k(x)), layer.apply(params, x)[0], atol=2e-5)
+
+
+def test_from_keras_errors():
+    with pytest.raises(ValueError, match="activation must be 'tanh' or 'relu'"):
+        from_keras(built(keras.layers.SimpleRNN(H, activation="sigmoid")))
+    with pytest.raises(ValueError, match="activation must be 'tanh' for LSTM"):
+        from_keras(built(keras.layers.LSTM(H, activation="relu")))
+    with pytest.raises(ValueError, match="recurrent_activation must be 'sigmoid' for GRU"):
+        from_keras(built(keras.layers.GRU(H, recurrent_activation="hard_sigmoid")))
+    with pytest.raises(ValueError, match="recurrent_dropout must be 0"):
+        from_keras(built(keras.layers.GRU(H, recurrent_dropout=0.1)))
+    with pytest.raises(ValueError, match="dropout must be 0"):
+        from_keras(built(keras.layers.SimpleRNN(H, dropout=0.1)))
+    with pytest.raises(ValueError, match="go_backwards must be False"):
+        from_keras(built(keras.layers.LSTM(H, go_backwards=True)))
+    with pytest.raises(ValueError, match="stateful must be False"):
+        k = keras.layers.SimpleRNN(H, stateful=True)
+        k.build((B, T, I))
+        from_keras(k)
+    with pytest.raises(ValueError, match="must be built"):
+        from_keras(keras.layers.LSTM(H))
+    with pytest.raises(ValueError, match="merge_mode must be"):
+        from_keras(built(keras.layers.Bidirectional(keras.layers.GRU(H), merge_mode=None)))
+    with pytest.raises(ValueError, match="backward_layer must match"):
+        from_keras(built(keras.layers.Bidirectional(
+            keras.layers.GRU(H), backward_layer=keras.layers.GRU(H + 1, go_backwards=True))))
+    with pytest.raises(TypeError, match="layer must be a Keras SimpleRNN"):
+        from_keras(built(keras.layers.Dense(H)))
+
+
+def test_to_keras_errors():
+    with pytest.raises(ValueError, match="num_layers must be 1"):
+        layer = jaxrnn.LSTM(I, H, num_layers=2)
+        to_keras(layer, layer.init(jax.random.key(0)))
+    with pytest.raises(ValueError, match="proj_size must be 0"):
+        layer = jaxrnn.LSTM(I, H, proj_size=2)
+        to_keras(layer, layer.init(jax.random.key(0)))
+    with pytest.raises(TypeError, match="layer must be a jaxrnn RNN, LSTM or GRU"):
+        to_keras(jaxrnn.LSTMCell(H), {})

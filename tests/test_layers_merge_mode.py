@@ -1,0 +1,45 @@
+"""The torch-shaped layers' ``merge_mode``: validation, output sizes, equivalence to the combinator."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxrnn
+from jaxrnn.interop import to_torch
+
+MERGES = {"concat": lambda a, b: jnp.concatenate([a, b], -1), "sum": jnp.add, "mul": jnp.multiply,
+          "ave": lambda a, b: (a + b) / 2}
+
+
+@pytest.mark.parametrize("merge", sorted(MERGES))
+def test_merge_mode_combines_the_two_directions(merge):
+    layer = jaxrnn.LSTM(3, 4, bidirectional=True, merge_mode=merge)
+    base = jaxrnn.LSTM(3, 4, bidirectional=True)
+    params = base.init(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (6, 2, 3))
+    lengths = jnp.array([6, 3])
+    concat, state = base.apply(params, x, seq_lengths=lengths)
+    out, state2 = layer.apply(params, x, seq_lengths=lengths)
+    np.testing.assert_allclose(out, MERGES[merge](concat[..., :4], concat[..., 4:]), atol=1e-6)
+    jax.tree.map(np.testing.assert_array_equal, state2, state)
+    assert out.shape[-1] == layer.output_size == (8 if merge == "concat" else 4)
+
+
+def test_merge_mode_is_the_last_field_and_defaults_to_concat():
+    for cls in (jaxrnn.RNN, jaxrnn.LSTM, jaxrnn.GRU):
+        fields = list(cls.__dataclass_fields__)
+        assert fields[-1] == "merge_mode" and cls(2, 3).merge_mode == "concat"
+
+
+def test_merge_mode_errors():
+    with pytest.raises(ValueError, match="merge_mode must be one of 'concat', 'sum', 'mul', 'ave'; got 'max'"):
+        jaxrnn.GRU(2, 3, bidirectional=True, merge_mode="max")
+    with pytest.raises(ValueError, match="merge_mode='sum' needs bidirectional=True"):
+        jaxrnn.RNN(2, 3, merge_mode="sum")
+
+
+def test_to_torch_rejects_non_concat_merge_mode():
+    layer = jaxrnn.RNN(2, 3, bidirectional=True, merge_mode="ave")
+    with pytest.raises(ValueError, match="merge_mode must be 'concat' for torch.nn"):
+        to_torch(layer, layer.init(jax.random.key(0)))
