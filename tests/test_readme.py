@@ -6,11 +6,16 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _python_blocks():
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+def _python_blocks(section=None):
+    text = README.read_text()
+    if section is not None:
+        start = text.index(section)
+        end = text.find("\n## ", start + len(section))
+        text = text[start:end if end >= 0 else None]
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
-def test_readme_python_examples_run():
+def test_readme_python_examples_run(capsys):
     blocks = _python_blocks()
     assert blocks, "README.md has no python examples"
     namespace = {"__name__": "__readme__"}
@@ -19,3 +24,12 @@ def test_readme_python_examples_run():
             exec(compile(block, f"README.md[python block {i}]", "exec"), namespace)
         except Exception as exc:  # re-raised with the block number for the reader
             raise AssertionError(f"README python block {i} failed: {exc!r}\n{block}") from exc
+    printed = capsys.readouterr().out
+    assert "Total params: 15,040" in printed  # the PyTorch example's summary table
+    assert "Total params: 488" in printed  # the Keras example's summary table
+
+
+def test_interop_section_has_one_example_per_library():
+    found = _python_blocks("## Coming from PyTorch / Keras / Flax")
+    assert len(found) == 3
+    assert ["from_torch" in found[0], "from_keras" in found[1], "from_flax" in found[2]] == [True] * 3
