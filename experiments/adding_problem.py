@@ -130,8 +130,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=1000, help="sequence length T")
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--iters", type=int, default=2000)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--iters", type=int, default=1500)
+    parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compare-sequential", action="store_true",
                         help="also train with method='sequential' (same seed) and compare")
