@@ -44,7 +44,7 @@ def check_lengths(name: str, lengths, total: int):
 
 def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False, unroll: int = 1,
          method="sequential", resets=None):
-    """Runs ``cell`` over the time steps of one sequence with ``jax.lax.scan``.
+    """Runs ``cell`` over the time steps of one sequence (sequentially, or in parallel over time).
 
     ``carry_t, y_t = cell.apply(params, carry_{t-1}, x_t)`` for ``t < seq_length``; steps
     ``t >= seq_length`` are padding: their outputs are 0 and they leave the carry unchanged.

@@ -26,15 +26,15 @@ import jax.numpy as jnp
 import jaxrnn
 
 
-def timed(fn, *args, repeats: int) -> float:
-    """Median wall time of ``fn(*args)`` in ms, after one warm-up call."""
+def timed(fn, *args, repeats: int, stat: str = "median") -> float:
+    """Median (or minimum) wall time of ``fn(*args)`` in ms, after one warm-up call."""
     jax.block_until_ready(fn(*args))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         jax.block_until_ready(fn(*args))
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return min(times) if stat == "min" else statistics.median(times)
 
 
 def plain_lax_scan(cell, params, xs):
@@ -55,6 +55,25 @@ def runner(cell, method, batch: int):
     return fwd, fwd_bwd
 
 
+def autodiff_scan(a, b):
+    """The same recurrence by ``jax.lax.associative_scan``, differentiated by JAX (no custom VJP)."""
+    return jax.lax.associative_scan(lambda e, l: (l[0] * e[0], l[0] * e[1] + l[1]), (a, b))[1]
+
+
+def vjp_section(ts, hidden: int, repeats: int, stat: str):
+    """fwd+bwd of ``jaxrnn.linear_recurrence`` (custom VJP) against autodiff of the same scan."""
+    print("\n| T | custom VJP fwd+bwd ms | autodiff through associative_scan fwd+bwd ms | autodiff/custom |")
+    print("|---|---|---|---|")
+    for t in ts:
+        a = jax.random.uniform(jax.random.key(0), (t, hidden), minval=0.5, maxval=1.0)
+        b = jax.random.normal(jax.random.key(1), (t, hidden))
+        custom = jax.jit(jax.grad(lambda a, b: jnp.sum(jaxrnn.linear_recurrence(a, b) ** 2), (0, 1)))
+        plain = jax.jit(jax.grad(lambda a, b: jnp.sum(autodiff_scan(a, b) ** 2), (0, 1)))
+        c = timed(custom, a, b, repeats=repeats, stat=stat)
+        p = timed(plain, a, b, repeats=repeats, stat=stat)
+        print(f"| {t} | {c:.2f} | {p:.2f} | {p / c:.2f}x |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--t-min", type=int, default=256)
@@ -65,13 +84,19 @@ def main():
     parser.add_argument("--newton-t-max", type=int, default=4096, help="largest T of the MinGRU newton row")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="min is more robust when other jobs share the CPU")
+    parser.add_argument("--vjp", action="store_true", help="time only the custom VJP against autodiff")
     parser.add_argument("--no-gru", action="store_true", help="skip the GRU (newton) rows")
     args = parser.parse_args()
 
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}, "
-          f"python {platform.python_version()}, batch {args.batch}, repeats {args.repeats}")
+          f"python {platform.python_version()}, batch {args.batch}, repeats {args.repeats}, stat {args.stat}")
     key = jax.random.key(0)
     ts = [t for t in (2 ** k for k in range(4, 21)) if args.t_min <= t <= args.t_max and math.log(t, 4) % 1 == 0]
+    if args.vjp:
+        vjp_section(ts, args.hidden, args.repeats, args.stat)
+        return
     print("\n| cell | T | method | fwd ms | fwd+bwd ms | seq/method fwd | seq/method fwd+bwd "
           "| lax.scan/method fwd | lax.scan/method fwd+bwd |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -93,8 +118,8 @@ def main():
                     chunk = 2 ** round(math.log2(math.sqrt(t)))
                     method, label = jaxrnn.Associative(chunk_size=chunk), f"chunked (C={chunk})"
                 fwd, fwd_bwd = runner(cell, method, args.batch)
-                f = timed(fwd, params, xs, repeats=args.repeats)
-                fb = timed(fwd_bwd, params, xs, repeats=args.repeats)
+                f = timed(fwd, params, xs, repeats=args.repeats, stat=args.stat)
+                fb = timed(fwd_bwd, params, xs, repeats=args.repeats, stat=args.stat)
                 if method == "sequential":
                     base = (f, fb)
                 if method == "lax.scan":
