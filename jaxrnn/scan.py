@@ -7,8 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrnn import _checks
+from jaxrnn._steps import flags, guarded_step
+from jaxrnn.newton import Newton, NewtonInfo, newton
+from jaxrnn.parallel import Associative, associative, check_linear
 
-METHODS = ("sequential",)
+METHODS = ("sequential", "associative", "newton")
 
 
 def check_lengths(name: str, lengths, total: int):
@@ -40,8 +43,8 @@ def check_lengths(name: str, lengths, total: int):
 
 
 def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False, unroll: int = 1,
-         method: str = "sequential"):
-    """Runs ``cell`` over the time steps of one sequence with ``jax.lax.scan``.
+         method="sequential", resets=None):
+    """Runs ``cell`` over the time steps of one sequence (sequentially, or in parallel over time).
 
     ``carry_t, y_t = cell.apply(params, carry_{t-1}, x_t)`` for ``t < seq_length``; steps
     ``t >= seq_length`` are padding: their outputs are 0 and they leave the carry unchanged.
@@ -55,8 +58,15 @@ def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False
       carry: the initial carry; ``None`` means ``cell.initial_carry(xs.dtype)``.
       seq_length: scalar int in ``[0, T]``; ``None`` means T.
       reverse: run from the last valid step to the first.
-      unroll: passed to ``jax.lax.scan``.
-      method: ``"sequential"``.
+      unroll: passed to ``jax.lax.scan`` (sequential method).
+      method: how time is evaluated (see the README section "Parallel in time"):
+        ``"sequential"`` (``jax.lax.scan``, any cell); ``"associative"`` or
+        ``jaxrnn.Associative(chunk_size=...)`` (parallel scan, linear-recurrence cells only);
+        ``"newton"`` or ``jaxrnn.Newton(variant=..., tol=..., max_iters=...)`` (any cell with a
+        real carry; :func:`newton_scan` also returns the iteration count and convergence).
+      resets: ``(T,) bool`` "a sequence starts here": the carry is reset to the initial carry
+        before that step (packed sequences, episode ends). With ``reverse=True`` every segment
+        is still processed on its own, from its last step down to its first.
 
     Returns:
       ``(ys, carry)`` with ``ys: (T, output_size)`` and the carry after the last valid step
@@ -69,7 +79,54 @@ def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False
       >>> ys.shape, bool((ys[7:] == 0).all())
       ((10, 8), True)
     """
-    _checks.one_of("method", method, METHODS)
+    ys, carry, _ = _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets)
+    return ys, carry
+
+
+def newton_scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False,
+                resets=None, options: Newton = Newton()):
+    """:func:`scan` with ``method=options`` (a :class:`jaxrnn.Newton`), also returning its info.
+
+    Returns:
+      ``(ys, carry, info)``: ``ys`` and ``carry`` as :func:`scan`; ``info`` a
+      :class:`jaxrnn.NewtonInfo` (``iterations``, ``converged``, ``residual``).
+
+    Examples:
+      >>> cell = GRUCell(hidden_size=4)
+      >>> params = cell.init(jax.random.key(0), input_size=3)
+      >>> ys, h, info = newton_scan(cell, params, jnp.ones((16, 3)))
+      >>> bool(info.converged), int(info.iterations) <= 16
+      (True, True)
+    """
+    if not isinstance(options, Newton):
+        raise TypeError(f"options must be a jaxrnn.Newton, got {type(options).__name__} {options!r}")
+    return _run(cell, params, xs, carry, seq_length, reverse, 1, options, resets)
+
+
+def _method(method):
+    """Returns ``"sequential"``, an :class:`Associative` or a :class:`Newton`."""
+    if isinstance(method, (Associative, Newton)):
+        return method
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(
+            f"method must be one of {', '.join(map(repr, METHODS))}, a jaxrnn.Associative or a "
+            f"jaxrnn.Newton; got {method!r}"
+        )
+    return {"sequential": "sequential", "associative": Associative(), "newton": Newton()}[method]
+
+
+def _check_resets(resets, steps: int):
+    if not hasattr(resets, "dtype"):
+        resets = np.asarray(resets)
+    if resets.dtype != np.bool_:
+        raise TypeError(f"resets must have a bool dtype, got {resets.dtype}")
+    _checks.shape("resets", resets, (steps,), "shape (T,) =")
+    return jnp.asarray(resets)
+
+
+def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
+    """Checks the arguments and dispatches; returns ``(ys, carry, info or None)``."""
+    method = _method(method)
     xs = _checks.float_array("xs", xs)
     if xs.ndim != 2:
         raise ValueError(f"xs must have shape (T, input_size) (one unbatched sequence), got {tuple(xs.shape)}")
@@ -78,24 +135,36 @@ def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False
     if carry is None:
         carry = cell.initial_carry(xs.dtype)
     steps = xs.shape[0]
+    if seq_length is not None:
+        seq_length = check_lengths("seq_length", seq_length, steps)
+        if seq_length.ndim != 0:
+            raise ValueError(f"seq_length must be a scalar for one sequence, got shape {tuple(seq_length.shape)}")
+    if resets is not None:
+        resets = _check_resets(resets, steps)
 
-    if seq_length is None:
+    if method == "sequential" and seq_length is None and resets is None:
         def step(c, x):
             return cell.apply(params, c, x)
 
         carry, ys = jax.lax.scan(step, carry, xs, reverse=reverse, unroll=unroll)
-        return ys, carry
+        return ys, carry, None
 
-    seq_length = check_lengths("seq_length", seq_length, steps)
-    if seq_length.ndim != 0:
-        raise ValueError(f"seq_length must be a scalar for one sequence, got shape {tuple(seq_length.shape)}")
+    valid, start = flags(steps, seq_length, resets, reverse)
+    xs_p = xs[::-1] if reverse else xs
+    info = None
+    if isinstance(method, Associative) and steps:
+        ys, carry = associative(cell, params, xs_p, carry, valid, start, method)
+    elif isinstance(method, Newton) and steps:
+        ys, carry, info = newton(cell, params, xs_p, carry, valid, start, method)
+    else:
+        if isinstance(method, Associative):
+            check_linear(cell)
+        ys, carry = _sequential(cell, params, xs_p, carry, valid, start, unroll)
+        if isinstance(method, Newton):
+            info = NewtonInfo(jnp.asarray(0), jnp.asarray(True), jnp.asarray(0.0, xs.dtype))
+    return (ys[::-1] if reverse else ys), carry, info
 
-    def masked_step(c, inp):
-        t, x = inp
-        new_c, y = cell.apply(params, c, x)
-        valid = t < seq_length
-        new_c = jax.tree.map(lambda n, o: jnp.where(valid, n, o), new_c, c)
-        return new_c, jnp.where(valid, y, jnp.zeros_like(y))
 
-    carry, ys = jax.lax.scan(masked_step, carry, (jnp.arange(steps), xs), reverse=reverse, unroll=unroll)
+def _sequential(cell, params, xs, carry, valid, start, unroll):
+    carry, ys = jax.lax.scan(guarded_step(cell, params, carry), carry, (xs, valid, start), unroll=unroll)
     return ys, carry
