@@ -73,7 +73,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, help="training steps per T (full mode)")
     args = parser.parse_args(argv)
     lengths, train_steps, hidden, batch, eval_every = (
-        ((10, 20), 10, 16, 16, 10) if args.short else ((100, 200, 400), 2000, 64, 32, 100))
+        ((10,), 10, 16, 16, 10) if args.short else ((100, 200, 400), 2000, 64, 32, 100))
     if not args.short:
         lengths, train_steps = tuple(args.lengths or lengths), args.steps or train_steps
         args.suffix = "" if train_steps == 2000 else f"_{train_steps}steps"

@@ -26,7 +26,8 @@ def test_hello_world_predicts_the_string_within_100_steps():
 def test_short_mode_writes_a_table_and_a_plot(tmp_path, name):
     load(name).main(["--short", "--out", str(tmp_path)])
     table = open(tmp_path / f"{name}_short.md").read()
-    assert table.count("\n| ") >= 3 and "--short" in table
+    assert table.count("\n| ") >= 2  # header and at least one measured row
+    assert "--short" in table
     assert (tmp_path / f"{name}_short.png").stat().st_size > 1000
 
 
