@@ -12,6 +12,7 @@ from jaxrnn.newton import Newton, NewtonInfo
 from jaxrnn.parallel import Associative, linear_recurrence
 from jaxrnn.scan import newton_scan, scan
 from jaxrnn.summary import param_count, summary
+from jaxrnn import train  # the module: jaxrnn.train.make_step
 
 __version__ = "0.1.0"
 

@@ -27,9 +27,23 @@ def test_readme_python_examples_run(capsys):
     printed = capsys.readouterr().out
     assert "Total params: 15,040" in printed  # the PyTorch example's summary table
     assert "Total params: 488" in printed  # the Keras example's summary table
+    losses = [float(m) for m in re.findall(r"^\d+ (\d+\.\d+)$", printed, flags=re.M)]
+    assert len(losses) == 4 and losses[-1] < losses[0]  # the training loop's printed losses fall
 
 
 def test_interop_section_has_one_example_per_library():
     found = _python_blocks("## Coming from PyTorch / Keras / Flax")
     assert len(found) == 3
     assert ["from_torch" in found[0], "from_keras" in found[1], "from_flax" in found[2]] == [True] * 3
+
+
+def test_training_loop_example_is_short_and_uses_make_step():
+    (code,) = _python_blocks("## Training loop")
+    assert "make_step" in code and len(code.strip().splitlines()) <= 22
+
+
+def test_quickstart_commands():
+    text = README.read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text.split("## Quickstart", 1)[1], re.S)
+    assert blocks[0].strip() == "pip install . && jaxrnn train"
+    assert blocks[1].strip() == 'pip install torch==2.13.0 && pip install ".[test]" && python -m pytest -q'
