@@ -1,0 +1,189 @@
+"""Data parallelism over devices and processes, and the time-sharded linear scan.
+
+Several devices need ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` before jax starts, so
+those checks run ``tests/_distributed_worker.py`` in subprocesses (CPU, loopback, bounded time).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrnn import distributed
+from jaxrnn.time_sharding import combine, linear_scan
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = str(ROOT / "tests" / "_distributed_worker.py")
+TIMEOUT_S = 120
+
+
+def worker_env(devices):
+    return dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
+                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+
+
+def run_worker(*args, devices):
+    """Runs the worker in one process with ``devices`` CPU devices; returns its JSON line."""
+    proc = subprocess.run([sys.executable, WORKER, *args], env=worker_env(devices), cwd=ROOT,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_processes(*args, processes, devices):
+    """Starts ``processes`` workers joined through a coordinator on 127.0.0.1; returns their JSON."""
+    address = f"127.0.0.1:{free_port()}"
+    procs = [subprocess.Popen([sys.executable, WORKER, *args, "--coordinator", address,
+                               "--num-processes", str(processes), "--process-id", str(i)],
+                              env=worker_env(devices), cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(processes)]
+    try:
+        outputs = [p.communicate(timeout=TIMEOUT_S) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
+@pytest.fixture(scope="module")
+def one_device():
+    return run_worker("train", devices=1)
+
+
+def test_four_devices_train_like_one(one_device):
+    four = run_worker("train", devices=4)
+    assert (one_device["devices"], four["devices"]) == (1, 4)
+    assert four["batch_spec"] == "P('data', None, None)" and four["replicated"]
+    np.testing.assert_allclose(four["losses"], one_device["losses"], rtol=0, atol=1e-4)
+    assert one_device["losses"][0] != one_device["losses"][-1]
+
+
+def test_two_processes_train_like_one_device(one_device):
+    reports = run_processes("train", processes=2, devices=2)
+    assert [r["process"] for r in reports] == [0, 1]
+    assert [r["rows"] for r in reports] == [[0, 4], [4, 8]]
+    for r in reports:
+        assert (r["devices"], r["processes"], r["replicated"]) == (4, 2, True)
+        np.testing.assert_allclose(r["losses"], one_device["losses"], rtol=0, atol=1e-4)
+
+
+def test_time_sharded_linear_scan_on_four_devices():
+    report = run_worker("time-scan", devices=4)
+    assert report["devices"] == 4
+    assert report["float32_spec"] == report["complex64_spec"] == "P('time',)"
+    assert report["float32"] < 1e-5 and report["complex64"] < 1e-5 and report["grad"] < 1e-4
+
+
+def test_errors_that_need_several_devices():
+    assert run_worker("errors", devices=4) == {"devices": 4, "errors": "ok"}
+
+
+# -- one device, in this process ------------------------------------------------------------------
+
+def numpy_linear_loop(a, b, h0):
+    h, out = h0, []
+    for a_t, b_t in zip(a, b):
+        h = a_t * h + b_t
+        out.append(h)
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("shape", [(1, 4), (7, 3), (12, 2, 5)])
+def test_linear_scan_matches_numpy_loop(shape):
+    rng = np.random.default_rng(sum(shape))
+    a = rng.uniform(-1, 1, shape).astype(np.float32)
+    b = rng.normal(size=shape).astype(np.float32)
+    h0 = rng.normal(size=shape[1:]).astype(np.float32)
+    h = linear_scan(a, b, h0, mesh=distributed.device_mesh(jax.devices()[:1]))
+    np.testing.assert_allclose(h, numpy_linear_loop(a, b, h0), rtol=1e-5, atol=1e-5)
+
+
+def test_combine_is_associative_composition():
+    rng = np.random.default_rng(3)
+    steps = [tuple(rng.normal(size=2)) for _ in range(3)]
+    left = combine(combine(steps[0], steps[1]), steps[2])
+    right = combine(steps[0], combine(steps[1], steps[2]))
+    np.testing.assert_allclose(left, right, rtol=1e-12)
+    h = 0.7
+    for a, b in steps:
+        h = a * h + b
+    np.testing.assert_allclose(left[0] * 0.7 + left[1], h, rtol=1e-12)
+
+
+def test_shard_batch_time_major_and_replicate():
+    mesh = distributed.device_mesh()
+    shard = distributed.shard_batch({"x": np.ones((5, 4, 3), np.float32)}, mesh, batch_axis=1)
+    assert shard["x"].sharding.spec == jax.sharding.PartitionSpec(None, "data", None)
+    np.testing.assert_array_equal(shard["x"], np.ones((5, 4, 3)))
+    params = distributed.replicate({"w": jnp.arange(3.0)}, mesh)
+    assert params["w"].sharding.is_fully_replicated
+    assert distributed.process_rows(4, mesh) == slice(0, 4)
+
+
+@pytest.mark.parametrize("args, error, match", [
+    (("127.0.0.1", 2, 0), ValueError, r"coordinator_address must be 'HOST:PORT', got '127.0.0.1'"),
+    ((None, 2, 0), ValueError, r"coordinator_address must be 'HOST:PORT', got None"),
+    (("h:1", 0, 0), ValueError, r"num_processes must be >= 1, got 0"),
+    (("h:1", 2.0, 0), TypeError, r"num_processes must be an int, got float"),
+    (("h:1", 2, -1), ValueError, r"process_id must be >= 0, got -1"),
+    (("h:1", 2, 2), ValueError, r"process_id must lie in \[0, 2\) \(num_processes\), got 2"),
+])
+def test_initialize_rejects_bad_arguments(args, error, match):
+    with pytest.raises(error, match=match):
+        distributed.initialize(*args)
+
+
+def test_initialize_rejects_bad_timeout():
+    with pytest.raises(ValueError, match=r"timeout_s must be >= 1, got 0"):
+        distributed.initialize("h:1", 1, 0, timeout_s=0)
+
+
+def test_mesh_and_batch_errors():
+    with pytest.raises(ValueError, match=r"devices must be a non-empty sequence"):
+        distributed.device_mesh([])
+    with pytest.raises(TypeError, match=r"axis_name must be a non-empty str, got ''"):
+        distributed.device_mesh(axis_name="")
+    mesh = distributed.device_mesh()
+    with pytest.raises(ValueError, match=r"batch: every leaf needs a batch axis 1, got shape \(4,\)"):
+        distributed.shard_batch(np.ones(4), mesh, batch_axis=1)
+    with pytest.raises(ValueError, match=r"batch_axis must be >= 0, got -1"):
+        distributed.shard_batch(np.ones(4), mesh, batch_axis=-1)
+    with pytest.raises(ValueError, match=r"global_batch_size must be >= 1, got 0"):
+        distributed.process_rows(0, mesh)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda m: linear_scan(np.ones((4, 2)), np.ones((4, 2)), mesh="data"), TypeError,
+     r"mesh must be a jax.sharding.Mesh, got str"),
+    (lambda m: linear_scan(np.ones((4, 2)), np.ones((4, 2)), mesh=m, axis_name="time"), ValueError,
+     r"axis_name must be one of the mesh axes \('data',\), got 'time'"),
+    (lambda m: linear_scan(np.ones((4, 2), int), np.ones((4, 2)), mesh=m), TypeError,
+     r"a must have a floating or complex dtype, got int"),
+    (lambda m: linear_scan(np.ones(()), np.ones(()), mesh=m), ValueError,
+     r"a must have a leading time axis \(T, ...\), got shape \(\)"),
+    (lambda m: linear_scan(np.ones((4, 2)), np.ones((4, 3)), mesh=m), ValueError,
+     r"b must have shape \(4, 2\), got \(4, 3\)"),
+    (lambda m: linear_scan(np.ones((4, 2)), np.ones((4, 2)), np.ones(3), mesh=m), ValueError,
+     r"h0 must have shape \(2,\), got \(3,\)"),
+])
+def test_linear_scan_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call(distributed.device_mesh())
