@@ -1,9 +1,10 @@
 """Runs in a subprocess of tests/test_distributed.py, where XLA_FLAGS forces N CPU devices.
 
-``python tests/_distributed_worker.py train [--coordinator HOST:PORT --num-processes N
---process-id I]`` trains a small LSTM next-step regressor data-parallel over every device and
-prints one JSON line; ``time-scan`` compares the time-sharded linear scan with a sequential loop;
-``errors`` checks the errors that need several devices.
+``python tests/_distributed_worker.py time-scan`` compares the time-sharded linear scan with a
+sequential loop; ``errors`` checks the errors that need several devices; ``interleaved`` (with
+``--coordinator-address HOST:PORT --num-processes 2 --process-id I``) checks that a mesh
+interleaving two processes' devices is refused. Each prints one JSON line.
+(Data-parallel training is checked by running ``experiments/data_parallel.py``.)
 """
 
 import argparse
@@ -12,60 +13,10 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-import jaxrnn
 from jaxrnn import distributed
 from jaxrnn.time_sharding import linear_scan
-
-BATCH, STEPS_T, FEATURES, HIDDEN = 8, 12, 3, 8
-
-
-def init(key):
-    k_lstm, k_out = jax.random.split(key)
-    readout = jax.random.normal(k_out, (FEATURES, HIDDEN)) * 0.3
-    return {"lstm": jaxrnn.LSTM(FEATURES, HIDDEN, batch_first=True).init(k_lstm),
-            "w": readout, "b": jnp.full((FEATURES,), 0.1)}
-
-
-def loss_fn(params, x):
-    """Predicts ``x[:, t + 1]`` from ``x[:, :t + 1]``; ``x: (B, T + 1, I)``."""
-    out, _ = jaxrnn.LSTM(FEATURES, HIDDEN, batch_first=True).apply(params["lstm"], x[:, :-1])
-    pred = out @ params["w"].T + params["b"]
-    return jnp.mean((pred - x[:, 1:]) ** 2)
-
-
-def global_batch(step):
-    rng = np.random.default_rng(1000 + step)
-    return rng.normal(size=(BATCH, STEPS_T + 1, FEATURES)).astype(np.float32)
-
-
-def train(steps):
-    mesh = distributed.device_mesh()
-    optimizer = optax.adam(1e-2)
-    params = init(jax.random.key(0))
-    params, opt_state = distributed.replicate((params, optimizer.init(params)), mesh)
-    rows = distributed.process_rows(BATCH, mesh)
-
-    @jax.jit
-    def step(params, opt_state, x):   # the plain single-device train step, unchanged
-        loss, grads = jax.value_and_grad(loss_fn)(params, x)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    losses = []
-    for s in range(steps):
-        batch = distributed.shard_batch(global_batch(s)[rows], mesh)
-        params, opt_state, loss = step(params, opt_state, batch)
-        losses.append(float(loss))
-    replicated = all(p.sharding.is_fully_replicated for p in jax.tree.leaves(params))
-    if jax.process_count() > 1:   # a mesh that interleaves the processes' devices is refused
-        with pytest.raises(ValueError, match=r"mesh: this process's devices must be adjacent"):
-            distributed.process_rows(BATCH, distributed.device_mesh(jax.devices()[::2] + jax.devices()[1::2]))
-    return {"devices": jax.device_count(), "processes": jax.process_count(),
-            "process": jax.process_index(), "rows": [rows.start, rows.stop],
-            "batch_spec": str(batch.sharding.spec), "replicated": replicated, "losses": losses}
 
 
 def sequential(a, b, h0):
@@ -107,17 +58,25 @@ def errors():
     return {"devices": mesh.size, "errors": "ok"}
 
 
+def interleaved():
+    devices = jax.devices()
+    mesh = distributed.device_mesh(devices[::2] + devices[1::2])
+    with pytest.raises(ValueError, match=r"mesh: this process's devices must be adjacent"):
+        distributed.process_rows(8, mesh)
+    return {"devices": mesh.size, "processes": jax.process_count(), "errors": "ok"}
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("train", "time-scan", "errors"))
-    parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--coordinator")
+    parser.add_argument("mode", choices=("time-scan", "errors", "interleaved"))
+    parser.add_argument("--coordinator-address")
     parser.add_argument("--num-processes", type=int)
     parser.add_argument("--process-id", type=int)
     args = parser.parse_args()
-    if args.coordinator:
-        distributed.initialize(args.coordinator, args.num_processes, args.process_id, timeout_s=60)
-    run = {"train": lambda: train(args.steps), "time-scan": time_scan, "errors": errors}[args.mode]
+    if args.coordinator_address:
+        distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
+                               timeout_s=60)
+    run = {"time-scan": time_scan, "errors": errors, "interleaved": interleaved}[args.mode]
     print(json.dumps(run()), flush=True)
 
 

@@ -6,6 +6,7 @@ those checks run ``tests/_distributed_worker.py`` in subprocesses (CPU, loopback
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from jaxrnn.time_sharding import combine, linear_scan
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = str(ROOT / "tests" / "_distributed_worker.py")
+EXPERIMENT = str(ROOT / "experiments" / "data_parallel.py")
 TIMEOUT_S = 120
 
 
@@ -29,12 +31,12 @@ def worker_env(devices):
                 XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
 
 
-def run_worker(*args, devices):
-    """Runs the worker in one process with ``devices`` CPU devices; returns its JSON line."""
-    proc = subprocess.run([sys.executable, WORKER, *args], env=worker_env(devices), cwd=ROOT,
+def run_script(script, *args, devices):
+    """Runs ``script`` in one process with ``devices`` CPU devices; returns its stdout."""
+    proc = subprocess.run([sys.executable, script, *args], env=worker_env(devices), cwd=ROOT,
                           capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc.stdout
 
 
 def free_port():
@@ -43,10 +45,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_processes(*args, processes, devices):
-    """Starts ``processes`` workers joined through a coordinator on 127.0.0.1; returns their JSON."""
+def run_processes(script, *args, processes, devices):
+    """Starts ``processes`` copies of ``script`` joined through 127.0.0.1; returns their stdouts."""
     address = f"127.0.0.1:{free_port()}"
-    procs = [subprocess.Popen([sys.executable, WORKER, *args, "--coordinator", address,
+    procs = [subprocess.Popen([sys.executable, script, *args, "--coordinator-address", address,
                                "--num-processes", str(processes), "--process-id", str(i)],
                               env=worker_env(devices), cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -58,42 +60,55 @@ def run_processes(*args, processes, devices):
             if p.poll() is None:
                 p.kill()
                 p.communicate()
-    for p, (out, err) in zip(procs, outputs):
+    for p, (_, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
-    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    return [out for out, _ in outputs]
+
+
+def last_json(stdout):
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def losses(stdout):
+    return [float(v) for v in re.findall(r"^step \d+ loss (\S+)$", stdout, flags=re.M)]
 
 
 @pytest.fixture(scope="module")
 def one_device():
-    return run_worker("train", devices=1)
+    return run_script(EXPERIMENT, devices=1)
 
 
 def test_four_devices_train_like_one(one_device):
-    four = run_worker("train", devices=4)
-    assert (one_device["devices"], four["devices"]) == (1, 4)
-    assert four["batch_spec"] == "P('data', None, None)" and four["replicated"]
-    np.testing.assert_allclose(four["losses"], one_device["losses"], rtol=0, atol=1e-4)
-    assert one_device["losses"][0] != one_device["losses"][-1]
+    four = run_script(EXPERIMENT, devices=4)
+    assert "devices: 1 (processes: 1, this is process 0, feeding rows 0:8 of 8)" in one_device
+    assert "devices: 4 (processes: 1, this is process 0, feeding rows 0:8 of 8)" in four
+    assert "batch sharding: P('data', None, None)" in four and "params replicated: True" in four
+    assert len(losses(one_device)) == 4 and losses(one_device)[0] != losses(one_device)[-1]
+    np.testing.assert_allclose(losses(four), losses(one_device), rtol=0, atol=1e-4)
 
 
 def test_two_processes_train_like_one_device(one_device):
-    reports = run_processes("train", processes=2, devices=2)
-    assert [r["process"] for r in reports] == [0, 1]
-    assert [r["rows"] for r in reports] == [[0, 4], [4, 8]]
-    for r in reports:
-        assert (r["devices"], r["processes"], r["replicated"]) == (4, 2, True)
-        np.testing.assert_allclose(r["losses"], one_device["losses"], rtol=0, atol=1e-4)
+    outs = run_processes(EXPERIMENT, processes=2, devices=2)
+    for i, out in enumerate(outs):
+        assert f"devices: 4 (processes: 2, this is process {i}, feeding rows {4 * i}:{4 * i + 4} of 8)" in out
+        assert "params replicated: True" in out
+        np.testing.assert_allclose(losses(out), losses(one_device), rtol=0, atol=1e-4)
 
 
 def test_time_sharded_linear_scan_on_four_devices():
-    report = run_worker("time-scan", devices=4)
+    report = last_json(run_script(WORKER, "time-scan", devices=4))
     assert report["devices"] == 4
     assert report["float32_spec"] == report["complex64_spec"] == "P('time',)"
     assert report["float32"] < 1e-5 and report["complex64"] < 1e-5 and report["grad"] < 1e-4
 
 
 def test_errors_that_need_several_devices():
-    assert run_worker("errors", devices=4) == {"devices": 4, "errors": "ok"}
+    assert last_json(run_script(WORKER, "errors", devices=4)) == {"devices": 4, "errors": "ok"}
+
+
+def test_mesh_interleaving_processes_is_refused():
+    outs = run_processes(WORKER, "interleaved", processes=2, devices=2)
+    assert [last_json(o) for o in outs] == [{"devices": 4, "processes": 2, "errors": "ok"}] * 2
 
 
 # -- one device, in this process ------------------------------------------------------------------
