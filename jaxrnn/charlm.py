@@ -1,0 +1,100 @@
+"""A character language model: embedding -> ``jaxrnn.RNN/LSTM/GRU`` -> linear head.
+
+Shapes: ``tokens: (B, T)`` ints in ``[0, V)``, ``logits: (B, T, V)``; the recurrent state is the
+layer's torch-shaped ``h_n: (L, B, H)`` (LSTM ``(h_n, c_n)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from jaxrnn import _checks
+from jaxrnn.layers import GRU, LSTM, RNN
+from jaxrnn.train import cross_entropy
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+@dataclasses.dataclass(frozen=True)
+class CharLM:
+    """Next-character model. Params ``{"embed": (V, E), "rnn": [...], "head": {"w": (V, H), "b": (V,)}}``.
+
+    Examples:
+      >>> model = CharLM(vocab_size=30, cell="gru", hidden_size=16)
+      >>> params = model.init(jax.random.key(0))
+      >>> logits, state = model.apply(params, jnp.zeros((2, 5), jnp.int32))
+      >>> logits.shape, state.shape
+      ((2, 5, 30), (1, 2, 16))
+    """
+
+    vocab_size: int
+    cell: str = "lstm"
+    hidden_size: int = 256
+    num_layers: int = 1
+    embed_size: int = 64
+
+    def __post_init__(self):
+        _checks.positive_int("vocab_size", self.vocab_size)
+        _checks.one_of("cell", self.cell, tuple(CELLS))
+        _checks.positive_int("hidden_size", self.hidden_size)
+        _checks.positive_int("num_layers", self.num_layers)
+        _checks.positive_int("embed_size", self.embed_size)
+
+    @property
+    def rnn(self):
+        """The recurrent part: a batch-first ``jaxrnn.LSTM``/``GRU``/``RNN``."""
+        return CELLS[self.cell](self.embed_size, self.hidden_size, num_layers=self.num_layers,
+                                batch_first=True)
+
+    def init(self, key) -> dict:
+        k_embed, k_rnn, k_head = jax.random.split(key, 3)
+        bound = 1.0 / jnp.sqrt(self.hidden_size)
+        return {
+            "embed": jax.random.normal(k_embed, (self.vocab_size, self.embed_size)),
+            "rnn": self.rnn.init(k_rnn),
+            "head": {
+                "w": jax.random.uniform(k_head, (self.vocab_size, self.hidden_size),
+                                        minval=-bound, maxval=bound),
+                "b": jnp.zeros((self.vocab_size,)),
+            },
+        }
+
+    def apply(self, params, tokens, state=None):
+        """``tokens: (B, T)`` -> ``(logits: (B, T, V), state)``; ``state=None`` starts at zeros."""
+        x = params["embed"][tokens]
+        out, state = self.rnn.apply(params["rnn"], x, state)
+        return out @ params["head"]["w"].T + params["head"]["b"], state
+
+    def initial_state(self, batch_size: int):
+        """Zeros shaped like the state :meth:`apply` returns for ``batch_size`` rows."""
+        shape = (self.num_layers, batch_size, self.hidden_size)
+        return (jnp.zeros(shape), jnp.zeros(shape)) if self.cell == "lstm" else jnp.zeros(shape)
+
+    def loss(self, params, batch, state):
+        """Truncated-BPTT loss for :func:`jaxrnn.train.make_step`: ``batch = (x, y)``, nats/char."""
+        x, y = batch
+        logits, state = self.apply(params, x, state)
+        return cross_entropy(logits, y), state
+
+
+def sample(model: CharLM, params, prime, length: int, key, temperature: float = 1.0):
+    """Feeds ``prime: (P,)`` ids (P >= 1) and samples ``length`` more ids -> ``(length,)``.
+
+    Examples:
+      >>> model = CharLM(10, hidden_size=8)
+      >>> sample(model, model.init(jax.random.key(0)), jnp.array([1, 2]), 5, jax.random.key(1)).shape
+      (5,)
+    """
+    _logits, state = model.apply(params, prime[None, :-1], None)  # T = 0 gives zeros
+
+    def one(carry, k):
+        state, token = carry
+        logits, state = model.apply(params, token.reshape(1, 1), state)
+        nxt = jax.random.categorical(k, logits[0, -1] / temperature)
+        return (state, nxt), nxt
+
+    _, out = jax.lax.scan(one, (state, prime[-1]), jax.random.split(key, length))
+    return out

@@ -1,0 +1,120 @@
+"""A pure training step built from a loss and any optax optimizer.
+
+The caller owns the loop and jits the step (donating the buffers it replaces):
+
+    step = jax.jit(make_step(loss_fn, optax.adam(1e-3), clip_norm=1.0), donate_argnums=(0, 1))
+
+Truncated backpropagation through time (BPTT): a long sequence is cut into chunks; the recurrent
+state (``carry``) flows from one chunk to the next as a value, but gradients stop at the chunk
+boundary (``jax.lax.stop_gradient``), and rows whose sequence ended are reset to zeros.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def reset_carry(carry, reset, *, axis: int = 1):
+    """Zeros the rows of ``carry`` where ``reset`` is True and stops its gradient.
+
+    Args:
+      carry: a pytree of arrays whose batch axis is ``axis`` (torch-shaped ``h_n: (L*D, B, H)``
+        and ``c_n`` have it at 1, the default).
+      reset: ``(B,)`` bools, True where a new sequence starts; ``None`` keeps every row.
+      axis: the batch axis of every leaf of ``carry``.
+
+    Returns:
+      ``carry`` with reset rows zeroed, wrapped in ``jax.lax.stop_gradient``.
+
+    Examples:
+      >>> h = jnp.ones((1, 3, 2))
+      >>> reset_carry(h, jnp.array([False, True, False]))[0, :, 0]
+      Array([1., 0., 1.], dtype=float32)
+    """
+
+    def one(leaf):
+        if reset is None:
+            return leaf
+        if reset.shape != (leaf.shape[axis],):
+            raise ValueError(f"reset must have shape ({leaf.shape[axis]},) (one flag per batch "
+                             f"row), got {tuple(reset.shape)}")
+        shape = [1] * leaf.ndim
+        shape[axis] = leaf.shape[axis]
+        return jnp.where(reset.reshape(shape), jnp.zeros_like(leaf), leaf)
+
+    return jax.lax.stop_gradient(jax.tree.map(one, carry))
+
+
+def make_step(loss_fn: Callable, optimizer: optax.GradientTransformation, *,
+              clip_norm: float | None = None) -> Callable:
+    """Returns a pure train step for ``loss_fn`` and ``optimizer``.
+
+    Without a carry, ``loss_fn(params, batch) -> loss`` (a scalar) and the step is
+    ``step(params, opt_state, batch) -> (params, opt_state, metrics)``.
+
+    For truncated BPTT, ``loss_fn(params, batch, carry) -> (loss, new_carry)`` and the step is
+    ``step(params, opt_state, batch, carry, reset=None) -> (params, opt_state, metrics, new_carry)``:
+    ``carry`` enters with its ``reset`` rows zeroed (see :func:`reset_carry`) and ``new_carry``
+    leaves with its gradient stopped, ready for the next chunk.
+
+    ``metrics`` is ``{"loss": (), "grad_norm": ()}`` (the global norm before clipping). With
+    ``clip_norm``, gradients are rescaled by ``optax.clip_by_global_norm(clip_norm)`` before
+    ``optimizer`` sees them, so ``opt_state = optimizer.init(params)`` either way.
+
+    Args:
+      loss_fn: differentiable in its first argument, the params pytree.
+      optimizer: any optax ``GradientTransformation``.
+      clip_norm: maximum global gradient norm, or ``None`` for no clipping.
+
+    Examples:
+      >>> loss_fn = lambda p, b: jnp.mean((b["x"] * p["w"] - b["y"]) ** 2)
+      >>> opt = optax.sgd(0.1)
+      >>> step = jax.jit(make_step(loss_fn, opt, clip_norm=1.0))
+      >>> params = {"w": jnp.zeros(())}
+      >>> batch = {"x": jnp.ones(4), "y": 2 * jnp.ones(4)}
+      >>> params, opt_state, metrics = step(params, opt.init(params), batch)
+      >>> float(metrics["loss"]), float(params["w"])
+      (4.0, 0.1)
+    """
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, got "
+                        f"{type(optimizer).__name__}")
+    clip = None
+    if clip_norm is not None:
+        if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)) or clip_norm <= 0:
+            raise ValueError(f"clip_norm must be a positive number or None, got {clip_norm!r}")
+        clip = optax.clip_by_global_norm(float(clip_norm))
+
+    def update(params, opt_state, loss, grads):
+        norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
+        if clip is not None:
+            grads, _ = clip.update(grads, clip.init(params))
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, opt_state, {"loss": loss, "grad_norm": norm}
+
+    def step(params, opt_state, batch, carry: Any = None, reset=None):
+        if carry is None:
+            loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+            return update(params, opt_state, loss, grads)
+        carry = reset_carry(carry, reset)
+        (loss, new_carry), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, carry)
+        params, opt_state, metrics = update(params, opt_state, loss, grads)
+        return params, opt_state, metrics, jax.lax.stop_gradient(new_carry)
+
+    return step
+
+
+def cross_entropy(logits, labels):
+    """Mean softmax cross-entropy in nats; ``logits: (..., V)``, ``labels: (...)`` ints.
+
+    Examples:
+      >>> round(float(cross_entropy(jnp.zeros((2, 4)), jnp.array([0, 3]))), 4)  # ln 4
+      1.3863
+    """
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+

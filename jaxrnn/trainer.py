@@ -1,0 +1,204 @@
+"""The training loop behind ``jaxrnn train``: jitted steps, logging, evaluation, checkpoints.
+
+Step ``s`` (0-based) trains on ``data.batch_at(train_ids, s, ...)``; the logged ``step`` is the
+number of completed updates, so a run resumed at step 10 logs exactly what an uninterrupted run
+logs. Per-step keys are ``fold_in(key(seed), step)``. Ctrl-C saves a checkpoint and exits with
+status 130; a non-finite loss stops without saving (the last good checkpoint stays) with status 3.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxrnn import charlm, checkpoint, data
+from jaxrnn.train import make_step
+
+BITS = 1 / math.log(2)
+VALID_FRACTION = 0.05
+MAX_VALID_CHARS = 65_536
+
+
+def eval_bpc(model, params, ids, rows: int = 32) -> float:
+    """Bits per character of ``model`` on ``ids`` read as ``rows`` long sequences from zero state."""
+    rows = max(1, min(rows, (len(ids) - 1)))
+    n = (len(ids) - 1) // rows
+    x = jnp.asarray(ids[: rows * n].reshape(rows, n))
+    y = jnp.asarray(ids[1 : rows * n + 1].reshape(rows, n))
+    loss, _ = model.loss(params, (x, y), None)
+    return float(loss) * BITS
+
+
+class Progress:
+    """A one-line progress bar on stderr (a line per update when stderr is not a terminal)."""
+
+    def __init__(self, total: int, chars_per_step: int):
+        self.total, self.chars = total, chars_per_step
+        self.tty = sys.stderr.isatty()
+        self.t0, self.n0 = time.perf_counter(), None
+
+    def update(self, step: int, loss: float, start: int) -> None:
+        if self.n0 is None:  # time from the first completed step: excludes compilation
+            self.t0, self.n0 = time.perf_counter(), step
+            rate = 0.0
+        else:
+            rate = (step - self.n0) * self.chars / max(time.perf_counter() - self.t0, 1e-9)
+        done = int(30 * step / self.total)
+        line = (f"step {step:>6}/{self.total} [{'#' * done}{'.' * (30 - done)}] "
+                f"loss {loss:.3f} ({loss * BITS:.3f} bpc) {rate / 1000:6.1f}k chars/s")
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n",
+              file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def plot(run_dir: str) -> str:
+    """Writes ``run_dir/loss.png`` from ``metrics.jsonl`` (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([r["step"] for r in rows], [r["loss"] * BITS for r in rows], label="train")
+    val = [r for r in rows if "val_bpc" in r]
+    if val:
+        ax.plot([r["step"] for r in val], [r["val_bpc"] for r in val], "o-", label="held-out")
+    ax.set(xlabel="step", ylabel="bits per character", title="jaxrnn train")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    path = os.path.join(run_dir, "loss.png")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _trim_metrics(path: str, last_step: int) -> None:
+    """Drops records logged after ``last_step`` (an interrupted run past its last checkpoint)."""
+    if not os.path.exists(path):
+        return
+    keep = [line for line in open(path) if json.loads(line)["step"] <= last_step]
+    with open(path, "w") as f:
+        f.writelines(keep)
+
+
+def build_model(config, vocab_size) -> charlm.CharLM:
+    return charlm.CharLM(vocab_size, config["cell"], config["hidden"], config["layers"])
+
+
+def state_template(model, config):
+    """``(optimizer, state)``: the checkpointed state freshly initialised (``checkpoint.load``'s template)."""
+    params = model.init(jax.random.key(config["seed"]))
+    optimizer = optax.adam(config["lr"])
+    return optimizer, {
+        "params": params, "opt_state": optimizer.init(params), "step": 0,
+        "key": jax.random.key_data(jax.random.key(config["seed"])),
+        "carry": model.initial_state(config["batch_size"]),
+    }
+
+
+def train(config: dict, text: str, source: str, resume: bool = False) -> int:
+    """Runs ``jaxrnn train`` for a resolved ``config``; returns the exit status."""
+    out = config["out"]
+    vocab = data.Vocab.from_text(text)
+    if config.get("vocab", vocab.chars) != vocab.chars:
+        raise checkpoint.CheckpointError("--resume: the text's vocabulary differs from the run's")
+    train_ids, valid_ids = data.split(vocab.encode(text), VALID_FRACTION)
+    valid_ids = valid_ids[:MAX_VALID_CHARS]
+    b, t = config["batch_size"], config["seq_len"]
+    data.num_chunks(len(train_ids), b, t)  # raises DataError if too short
+    model = build_model(config, vocab.size)
+    optimizer, state = state_template(model, config)
+    os.makedirs(out, exist_ok=True)
+    if resume:
+        latest = checkpoint.latest(out)
+        if latest is None:
+            raise checkpoint.CheckpointError(f"--resume: {out} has no checkpoint (ckpt-*.msgpack)")
+        state = checkpoint.load(latest, state)
+    config = {**config, "vocab": vocab.chars, "source": source, "corpus_chars": len(text)}
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    metrics_path = os.path.join(out, "metrics.jsonl")
+    start = int(state["step"])
+    _trim_metrics(metrics_path, start)
+    print(f"corpus: {source}, {len(text):,} characters ({len(train_ids):,} train, "
+          f"{len(valid_ids):,} held out), vocabulary {vocab.size}", file=sys.stderr)
+    print(f"model: {model}; {sum(np.size(x) for x in jax.tree.leaves(state['params'])):,} "
+          f"parameters; run directory {out}" + (f"; resuming at step {start}" if start else ""),
+          file=sys.stderr)
+
+    step_fn = jax.jit(make_step(model.loss, optimizer, clip_norm=config["clip"]),
+                      donate_argnums=(0, 1, 3))
+    sample_fn = jax.jit(charlm.sample, static_argnums=(0, 3))
+    base_key = jax.random.wrap_key_data(jnp.asarray(state["key"]))
+    params, opt_state, carry = state["params"], state["opt_state"], state["carry"]
+
+    def save(step):
+        return checkpoint.save_step(out, step, {
+            "params": params, "opt_state": opt_state, "step": step,
+            "key": jax.random.key_data(base_key), "carry": carry})
+
+    stop = {"signal": False}
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.update(signal=True))
+    progress = Progress(config["steps"], b * t)
+    status, step = 0, start
+    try:
+        with open(metrics_path, "a") as log:
+            while step < config["steps"] and not stop["signal"]:
+                x, y, reset = data.batch_at(train_ids, step, b, t, config["seed"])
+                new = step_fn(params, opt_state, (x, y), carry, reset)
+                loss = float(new[2]["loss"])
+                if not math.isfinite(loss):
+                    print(f"\njaxrnn: error: loss is {loss} at step {step + 1}; stopping. The last "
+                          f"good checkpoint is {checkpoint.latest(out)}; try a lower --lr.",
+                          file=sys.stderr)
+                    status = 3
+                    break
+                params, opt_state, metrics, carry = new
+                step += 1
+                record = {"step": step, "loss": loss, "grad_norm": float(metrics["grad_norm"])}
+                if step % config["eval_every"] == 0 or step == config["steps"]:
+                    record["val_bpc"] = eval_bpc(model, params, valid_ids)
+                if step % config["log_every"] == 0 or step == config["steps"] or "val_bpc" in record:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    progress.update(step, loss, start)
+                if "val_bpc" in record:
+                    progress.close()
+                    print(f"step {step}: held-out {record['val_bpc']:.3f} bits/char", file=sys.stderr)
+                if step % config["sample_every"] == 0 or step == config["steps"]:
+                    key = jax.random.fold_in(base_key, step)
+                    prime = jnp.asarray(vocab.encode(text[:1]))
+                    progress.close()
+                    print(f"--- sample at step {step} ---\n"
+                          f"{vocab.decode(sample_fn(model, params, prime, 300, key, 0.8))}\n---",
+                          file=sys.stderr)
+                if step % config["eval_every"] == 0:
+                    save(step)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        progress.close()
+    if status == 0 and step > start or stop["signal"]:
+        save(step)
+    if os.path.exists(metrics_path) and os.path.getsize(metrics_path):
+        print(f"loss curve: {plot(out)}", file=sys.stderr)
+    if stop["signal"]:
+        print(f"jaxrnn: interrupted at step {step}; checkpoint saved in {out}; continue with "
+              f"`jaxrnn train --out {out} --resume`", file=sys.stderr)
+        return 130
+    if status == 0:
+        print(f"done: {step} steps; checkpoint in {out}. Try `jaxrnn sample --run {out}`",
+              file=sys.stderr)
+    return status
