@@ -170,3 +170,20 @@ def process_rows(global_batch_size: int, mesh: Mesh) -> slice:
         raise ValueError("mesh: this process's devices must be adjacent on the mesh axis "
                          "(build the mesh with device_mesh())")
     return rows
+
+
+def to_host(tree):
+    """Copies a pytree of (possibly sharded, multi-process) arrays to numpy arrays on every host.
+
+    A collective in a multi-process run: every process must call it at the same point.
+
+    Examples:
+      >>> mesh = device_mesh()
+      >>> to_host(shard_batch(np.arange(4.0), mesh)).tolist()
+      [0.0, 1.0, 2.0, 3.0]
+    """
+    if jax.process_count() == 1:
+        return jax.tree.map(np.asarray, jax.device_get(tree))
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
