@@ -5,12 +5,7 @@ those checks run ``tests/_distributed_worker.py`` in subprocesses (CPU, loopback
 """
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -20,49 +15,10 @@ import pytest
 from jaxrnn import distributed
 from jaxrnn.time_sharding import combine, linear_scan
 
-ROOT = Path(__file__).resolve().parents[1]
+from _spawn import ROOT, run, run_processes
+
 WORKER = str(ROOT / "tests" / "_distributed_worker.py")
 EXPERIMENT = str(ROOT / "experiments" / "data_parallel.py")
-TIMEOUT_S = 120
-
-
-def worker_env(devices):
-    return dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-
-
-def run_script(script, *args, devices):
-    """Runs ``script`` in one process with ``devices`` CPU devices; returns its stdout."""
-    proc = subprocess.run([sys.executable, script, *args], env=worker_env(devices), cwd=ROOT,
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_processes(script, *args, processes, devices):
-    """Starts ``processes`` copies of ``script`` joined through 127.0.0.1; returns their stdouts."""
-    address = f"127.0.0.1:{free_port()}"
-    procs = [subprocess.Popen([sys.executable, script, *args, "--coordinator-address", address,
-                               "--num-processes", str(processes), "--process-id", str(i)],
-                              env=worker_env(devices), cwd=ROOT, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for i in range(processes)]
-    try:
-        outputs = [p.communicate(timeout=TIMEOUT_S) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.communicate()
-    for p, (_, err) in zip(procs, outputs):
-        assert p.returncode == 0, err[-3000:]
-    return [out for out, _ in outputs]
 
 
 def last_json(stdout):
@@ -75,11 +31,11 @@ def losses(stdout):
 
 @pytest.fixture(scope="module")
 def one_device():
-    return run_script(EXPERIMENT, devices=1)
+    return run([EXPERIMENT], devices=1).stdout
 
 
 def test_four_devices_train_like_one(one_device):
-    four = run_script(EXPERIMENT, devices=4)
+    four = run([EXPERIMENT], devices=4).stdout
     assert "devices: 1 (processes: 1, this is process 0, feeding rows 0:8 of 8)" in one_device
     assert "devices: 4 (processes: 1, this is process 0, feeding rows 0:8 of 8)" in four
     assert "batch sharding: P('data', None, None)" in four and "params replicated: True" in four
@@ -88,27 +44,27 @@ def test_four_devices_train_like_one(one_device):
 
 
 def test_two_processes_train_like_one_device(one_device):
-    outs = run_processes(EXPERIMENT, processes=2, devices=2)
-    for i, out in enumerate(outs):
+    outs = run_processes([EXPERIMENT], processes=2, devices=2)
+    for i, (out, _) in enumerate(outs):
         assert f"devices: 4 (processes: 2, this is process {i}, feeding rows {4 * i}:{4 * i + 4} of 8)" in out
         assert "params replicated: True" in out
         np.testing.assert_allclose(losses(out), losses(one_device), rtol=0, atol=1e-4)
 
 
 def test_time_sharded_linear_scan_on_four_devices():
-    report = last_json(run_script(WORKER, "time-scan", devices=4))
+    report = last_json(run([WORKER, "time-scan"], devices=4).stdout)
     assert report["devices"] == 4
     assert report["float32_spec"] == report["complex64_spec"] == "P('time',)"
     assert report["float32"] < 1e-5 and report["complex64"] < 1e-5 and report["grad"] < 1e-4
 
 
 def test_errors_that_need_several_devices():
-    assert last_json(run_script(WORKER, "errors", devices=4)) == {"devices": 4, "errors": "ok"}
+    assert last_json(run([WORKER, "errors"], devices=4).stdout) == {"devices": 4, "errors": "ok"}
 
 
 def test_mesh_interleaving_processes_is_refused():
-    outs = run_processes(WORKER, "interleaved", processes=2, devices=2)
-    assert [last_json(o) for o in outs] == [{"devices": 4, "processes": 2, "errors": "ok"}] * 2
+    outs = run_processes([WORKER, "interleaved"], processes=2, devices=2)
+    assert [last_json(o) for o, _ in outs] == [{"devices": 4, "processes": 2, "errors": "ok"}] * 2
 
 
 # -- one device, in this process ------------------------------------------------------------------
