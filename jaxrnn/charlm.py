@@ -7,6 +7,7 @@ layer's torch-shaped ``h_n: (L, B, H)`` (LSTM ``(h_n, c_n)``).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,7 @@ from jaxrnn import _checks
 from jaxrnn.layers import GRU, LSTM, RNN
 from jaxrnn.train import cross_entropy
 
+BITS = 1 / math.log(2)  # nats -> bits
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
 
@@ -98,3 +100,19 @@ def sample(model: CharLM, params, prime, length: int, key, temperature: float = 
 
     _, out = jax.lax.scan(one, (state, prime[-1]), jax.random.split(key, length))
     return out
+
+
+def bits_per_char(model: CharLM, params, ids, rows: int = 32) -> float:
+    """Bits per character on ``ids: (N,)``, read as ``rows`` equal sequences from a zero state.
+
+    Examples:
+      >>> model = CharLM(4, hidden_size=8)
+      >>> round(bits_per_char(model, model.init(jax.random.key(0)), jnp.arange(65) % 4), 1) > 0
+      True
+    """
+    rows = max(1, min(rows, len(ids) - 1))
+    n = (len(ids) - 1) // rows
+    x = jnp.asarray(ids[: rows * n]).reshape(rows, n)
+    y = jnp.asarray(ids[1 : rows * n + 1]).reshape(rows, n)
+    loss, _ = model.loss(params, (x, y), None)
+    return float(loss) * BITS

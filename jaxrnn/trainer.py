@@ -23,19 +23,9 @@ import optax
 from jaxrnn import charlm, checkpoint, data, distributed
 from jaxrnn.train import make_step
 
-BITS = 1 / math.log(2)
+BITS = charlm.BITS
 VALID_FRACTION = 0.05
 MAX_VALID_CHARS = 65_536
-
-
-def eval_bpc(model, params, ids, rows: int = 32) -> float:
-    """Bits per character of ``model`` on ``ids`` read as ``rows`` long sequences from zero state."""
-    rows = max(1, min(rows, (len(ids) - 1)))
-    n = (len(ids) - 1) // rows
-    x = jnp.asarray(ids[: rows * n].reshape(rows, n))
-    y = jnp.asarray(ids[1 : rows * n + 1].reshape(rows, n))
-    loss, _ = model.loss(params, (x, y), None)
-    return float(loss) * BITS
 
 
 class Progress:
@@ -199,7 +189,7 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
                 step += 1
                 record = {"step": step, "loss": loss, "grad_norm": float(metrics["grad_norm"])}
                 if step % config["eval_every"] == 0 or step == config["steps"]:
-                    record["val_bpc"] = eval_bpc(model, params, valid_ids)
+                    record["val_bpc"] = charlm.bits_per_char(model, params, valid_ids)
                 if step % config["log_every"] == 0 or step == config["steps"] or "val_bpc" in record:
                     log.write(json.dumps(record) + "\n")
                     log.flush()

@@ -1,0 +1,119 @@
+"""The adding problem (Hochreiter & Schmidhuber 1997; setup of Le et al. 2015, arXiv:1504.00941).
+
+Each input step is ``(value ~ U(0, 1), marker)``; two steps are marked, one in each half of the
+sequence, and the target is the sum of the two marked values. Predicting 1 always gives MSE
+``Var(U + U) = 1/6 ~ 0.167`` (the baseline); the task counts as solved when the test MSE < 0.01.
+An LSTM reads the sequence and a linear head maps its last hidden state to the prediction.
+
+Run: ``python experiments/adding_problem.py`` (full) or ``--short`` (a few steps, for CI).
+"""
+
+import argparse
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jaxrnn
+from jaxrnn.train import make_step
+
+BASELINE = 1 / 6
+SOLVED = 0.01
+
+
+def make_batch(key, batch: int, steps: int):
+    """``x: (B, T, 2)``, ``y: (B,)``: values, markers (one per half), sum of the marked values."""
+    kv, k1, k2 = jax.random.split(key, 3)
+    values = jax.random.uniform(kv, (batch, steps))
+    first = jax.random.randint(k1, (batch,), 0, steps // 2)
+    second = jax.random.randint(k2, (batch,), steps // 2, steps)
+    marks = jax.nn.one_hot(first, steps) + jax.nn.one_hot(second, steps)
+    return jnp.stack([values, marks], axis=-1), jnp.sum(values * marks, axis=1)
+
+
+def run(steps_t: int, train_steps: int, hidden: int, batch: int, seed: int, eval_every: int):
+    model = jaxrnn.LSTM(2, hidden, batch_first=True)
+    k_init, k_head, k_data, k_test = jax.random.split(jax.random.key(seed), 4)
+    params = {"rnn": model.init(k_init), "w": jax.random.normal(k_head, (hidden,)) * 0.1,
+              "b": jnp.ones(())}
+
+    def predict(p, x):
+        out, _ = model.apply(p["rnn"], x)
+        return out[:, -1] @ p["w"] + p["b"]
+
+    def loss_fn(p, data):
+        return jnp.mean((predict(p, data[0]) - data[1]) ** 2)
+
+    optimizer = optax.adam(3e-3)
+    step = jax.jit(make_step(loss_fn, optimizer, clip_norm=1.0), donate_argnums=(0, 1))
+    test = make_batch(k_test, 1000, steps_t)
+    test_mse = jax.jit(loss_fn)
+    opt_state, curve, solved_at = optimizer.init(params), [], None
+    for i in range(1, train_steps + 1):
+        params, opt_state, _ = step(params, opt_state, make_batch(jax.random.fold_in(k_data, i),
+                                                                   batch, steps_t))
+        if i % eval_every == 0 or i == train_steps:
+            mse = float(test_mse(params, test))
+            curve.append((i, mse))
+            print(f"T={steps_t} step {i}: test MSE {mse:.4f}", flush=True)
+            if solved_at is None and mse < SOLVED:
+                solved_at = i
+    return curve, solved_at
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true", help="a few steps (CI)")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    args = parser.parse_args(argv)
+    lengths, train_steps, hidden, batch, eval_every = (
+        ((10, 20), 10, 16, 16, 10) if args.short else ((100, 200, 400), 2000, 64, 32, 100))
+    results = {}
+    for t in lengths:
+        start = time.perf_counter()
+        curve, solved_at = run(t, train_steps, hidden, batch, seed=0, eval_every=eval_every)
+        results[t] = {"curve": curve, "solved_at": solved_at, "seconds": time.perf_counter() - start}
+    write(results, args, hidden, batch, train_steps)
+    return results
+
+
+def write(results, args, hidden, batch, train_steps):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(args.out, exist_ok=True)
+    name = "adding_problem" + ("_short" if args.short else "")
+    rows = ["| T | final test MSE | best test MSE | predict-1 baseline | solved (MSE < 0.01) at step"
+            " | wall time (s) |", "|---|---|---|---|---|---|"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for t, r in results.items():
+        mses = [m for _, m in r["curve"]]
+        solved = f"{r['solved_at']}" if r["solved_at"] else "not solved"
+        rows.append(f"| {t} | {mses[-1]:.4f} | {min(mses):.4f} | {BASELINE:.3f} | {solved} | "
+                    f"{r['seconds']:.0f} |")
+        ax.plot(*zip(*r["curve"]), label=f"LSTM, T={t}")
+    ax.axhline(BASELINE, color="gray", ls="--", label="predict 1 (0.167)")
+    ax.axhline(SOLVED, color="green", ls=":", label="solved (0.01)")
+    ax.set(yscale="log", xlabel="training step", ylabel="test MSE (1000 sequences)",
+           title="Adding problem")
+    ax.legend()
+    fig.savefig(os.path.join(args.out, name + ".png"), dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    header = (f"# Adding problem\n\nLSTM(2, {hidden}) + linear head on the last state, Adam(3e-3),"
+              f" gradient clipping 1.0, batch {batch}, {train_steps} steps, seed 0, test set of "
+              f"1000 sequences. Produced by `python experiments/adding_problem.py"
+              f"{' --short' if args.short else ''}`.\n\n")
+    with open(os.path.join(args.out, name + ".md"), "w") as f:
+        f.write(header + "\n".join(rows) + "\n")
+    with open(os.path.join(args.out, name + ".json"), "w") as f:
+        json.dump({str(t): r for t, r in results.items()}, f)
+
+
+if __name__ == "__main__":
+    main()
