@@ -1,0 +1,175 @@
+"""The ``jaxrnn`` command: train / resume / sample / summary, and one-line errors for bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+
+import jax
+import pytest
+
+import jaxrnn
+from jaxrnn import checkpoint
+from jaxrnn.charlm import CharLM
+from jaxrnn.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--log-every", "1",
+        "--eval-every", "5", "--sample-every", "10"]
+
+
+@pytest.fixture
+def text(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("def add(a, b):\n    return a + b\n\n" * 60, encoding="utf-8")
+    return str(path)
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def records(run_dir):
+    return [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+
+
+def one_line_error(capsys, *argv, match):
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2, err
+    assert err.count("\n") == 1 and err.startswith("jaxrnn: error: ") and "Traceback" not in err
+    assert match in err, err
+
+
+def test_train_writes_a_run_that_learns_and_sample_and_summary_work(capsys, tmp_path, text):
+    out = str(tmp_path / "run")
+    rc, _, err = run(capsys, "train", "--text", text, "--out", out, "--steps", "30", "--lr", "0.01",
+                     *TINY)
+    assert rc == 0, err
+    assert {"config.json", "metrics.jsonl", "loss.png", "ckpt-00000030.msgpack"} <= set(os.listdir(out))
+    rows = records(out)
+    assert [r["step"] for r in rows] == list(range(1, 31))  # final step logged
+    assert rows[-1]["loss"] < 0.6 * rows[0]["loss"] and "val_bpc" in rows[-1]
+    assert "chars/s" in err and "--- sample at step 10 ---" in err
+    config = json.load(open(os.path.join(out, "config.json")))
+    assert config["hidden"] == 16 and config["cell"] == "lstm" and config["steps"] == 30
+    rc, sample, _ = run(capsys, "sample", "--run", out, "--prime", "def ", "--length", "40",
+                        "--seed", "1")
+    assert rc == 0 and sample.startswith("def ") and len(sample.rstrip("\n")) >= 44 - 1
+    assert run(capsys, "sample", "--run", out, "--prime", "def ", "--length", "40",
+               "--seed", "1")[1] == sample
+    rc, table, _ = run(capsys, "summary", "--text", text, "--cell", "gru", "--hidden", "16")
+    model = CharLM(len(set(open(text).read())), "gru", 16)
+    total = jaxrnn.param_count(model.init(jax.random.key(0)))
+    assert rc == 0 and "GRU(64, 16, num_layers=1)" in table and f"{total:,}" in table.splitlines()[-1]
+
+
+def test_resume_10_plus_10_equals_20(capsys, tmp_path, text):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert run(capsys, "train", "--text", text, "--out", a, "--steps", "20", *TINY)[0] == 0
+    assert run(capsys, "train", "--text", text, "--out", b, "--steps", "10", *TINY)[0] == 0
+    rc, _, err = run(capsys, "train", "--out", b, "--steps", "20", "--resume")
+    assert rc == 0 and "resuming at step 10" in err
+    assert records(a)[-1]["step"] == records(b)[-1]["step"] == 20
+    assert records(a)[-1]["loss"] == records(b)[-1]["loss"]
+    assert records(a) == records(b)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(capsys, tmp_path, text):
+    out = str(tmp_path / "run")
+    assert run(capsys, "train", "--text", text, "--out", out, "--steps", "5", *TINY)[0] == 0
+    rc, _, err = run(capsys, "train", "--out", out, "--steps", "15", "--lr", "1e38", "--resume")
+    assert rc == 3 and "loss is nan" in err and "ckpt-00000005.msgpack" in err
+    assert checkpoint.latest(out).endswith("ckpt-00000005.msgpack")
+    assert run(capsys, "sample", "--run", out, "--length", "5")[0] == 0
+
+
+def test_bad_files_give_one_line_errors(capsys, tmp_path, text):
+    out = str(tmp_path / "run")
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00abc")
+    (tmp_path / "short.txt").write_text("abc")
+    one_line_error(capsys, "train", "--text", str(tmp_path / "nope.txt"), match="no such file")
+    one_line_error(capsys, "train", "--text", str(tmp_path / "empty.txt"), match="the file is empty")
+    one_line_error(capsys, "train", "--text", str(tmp_path / "bin.txt"), match="not UTF-8 text")
+    one_line_error(capsys, "train", "--text", str(tmp_path / "short.txt"), "--out", out,
+                   match="too short for one batch")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "--hidden", "0"], "argument --hidden: must be > 0, got 0"),
+    (["train", "--hidden", "abc"], "argument --hidden: expected a int, got 'abc'"),
+    (["train", "--lr", "-1"], "argument --lr: must be > 0, got -1"),
+    (["train", "--lr", "nan"], "argument --lr: must be > 0, got nan"),
+    (["train", "--cell", "transformer"], "argument --cell: invalid choice: 'transformer'"),
+    (["train", "--steps", "1.5"], "argument --steps: expected a int, got '1.5'"),
+    (["fly"], "argument command: invalid choice: 'fly'"),
+    (["sample", "--temperature", "0"], "argument --temperature: must be > 0, got 0"),
+    (["sample", "--length", "-3"], "argument --length: must be > 0, got -3"),
+    (["summary", "--layers", "0"], "argument --layers: must be > 0, got 0"),
+])
+def test_bad_flags_give_one_line_errors(capsys, argv, match):
+    one_line_error(capsys, *argv, match=match)
+
+
+def test_bad_run_directories_give_one_line_errors(capsys, tmp_path, text):
+    out = str(tmp_path / "run")
+    one_line_error(capsys, "train", "--out", out, "--resume", match="config.json: no such file")
+    one_line_error(capsys, "sample", "--run", out, match="config.json: no such file")
+    assert run(capsys, "train", "--text", text, "--out", out, "--steps", "5", *TINY)[0] == 0
+    one_line_error(capsys, "train", "--text", text, "--out", out, match="already holds a run")
+    one_line_error(capsys, "train", "--out", out, "--resume", "--hidden", "32",
+                   match="--hidden 32 does not match the run's 16")
+    one_line_error(capsys, "sample", "--run", out, "--prime", "é", match="not in the vocabulary")
+    one_line_error(capsys, "sample", "--run", out, "--prime", "", match="--prime must not be empty")
+    path = checkpoint.latest(out)
+    blob = bytearray(open(path, "rb").read())
+    blob[len(blob) // 2] ^= 0x10
+    open(path, "wb").write(bytes(blob))
+    one_line_error(capsys, "sample", "--run", out, match="SHA-256 mismatch")
+    one_line_error(capsys, "train", "--out", out, "--steps", "9", "--resume", match="SHA-256 mismatch")
+    open(path, "wb").write(bytes(blob[:30]))
+    one_line_error(capsys, "sample", "--run", out, match="truncated (30 bytes")
+    config = json.load(open(os.path.join(out, "config.json")))
+    os.remove(path)
+    assert run(capsys, "train", "--text", text, "--out", str(tmp_path / "r2"), "--steps", "5",
+               *TINY)[0] == 0
+    os.replace(checkpoint.latest(str(tmp_path / "r2")), path)
+    json.dump({**config, "hidden": 24}, open(os.path.join(out, "config.json"), "w"))
+    one_line_error(capsys, "sample", "--run", out, match="does not match the model")
+    os.remove(path)
+    one_line_error(capsys, "sample", "--run", out, match="no checkpoint")
+
+
+def test_ctrl_c_saves_and_exits_cleanly(tmp_path, text):
+    out = str(tmp_path / "run")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxrnn.cli", "train", "--text", text, "--out", out,
+         "--steps", "100000", *TINY], stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        text=True)
+    lines = []
+    for line in proc.stderr:  # wait until training steps are running
+        lines.append(line)
+        if line.startswith("step") and "/100000" in line:
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=120)[1]
+    err = "".join(lines) + rest
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted at step" in err
+    step = records(out)[-1]["step"]
+    assert checkpoint.latest(out).endswith(f"ckpt-{step:08d}.msgpack")
+    assert os.path.exists(os.path.join(out, "loss.png"))
+
+
+def test_console_script_is_declared():
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)["project"]
+    assert project["scripts"]["jaxrnn"] == "jaxrnn.cli:main"
+    assert any(d.startswith("matplotlib") for d in project["dependencies"])
