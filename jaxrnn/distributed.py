@@ -187,3 +187,19 @@ def to_host(tree):
     from jax.experimental import multihost_utils
 
     return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def any_process(flag: bool) -> bool:
+    """True if ``flag`` is True in any process (e.g. Ctrl-C hit one of them), so all stop together.
+
+    A collective in a multi-process run: every process must call it at the same point.
+
+    Examples:
+      >>> any_process(False), any_process(True)
+      (False, True)
+    """
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.asarray(bool(flag)))))

@@ -174,7 +174,10 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
     status, step = 0, start
     try:
         with open(metrics_path if main else os.devnull, "a") as log:
-            while step < config["steps"] and not stop["signal"]:
+            while step < config["steps"]:
+                stop["signal"] = distributed.any_process(stop["signal"])  # Ctrl-C in one stops all
+                if stop["signal"]:
+                    break
                 x, y, reset = data.batch_at(train_ids, step, b, t, config["seed"])
                 x, y, reset = distributed.shard_batch((x[rows], y[rows], reset[rows]), mesh)
                 new = step_fn(params, opt_state, (x, y), carry, reset)

@@ -7,11 +7,15 @@ CPU devices, a tiny model and a few steps; processes meet on 127.0.0.1.
 import json
 import os
 import random
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
-from _spawn import run, run_processes
+from _spawn import ROOT, TIMEOUT_S, free_port, run, run_processes, worker_env
 from jaxrnn import cli
 
 STEPS = 4
@@ -68,6 +72,30 @@ def test_train_on_two_processes_with_resume_logs_the_one_device_losses(text, one
     run_processes(train_args(text, run_dir, "--steps", str(STEPS), "--resume"), processes=2,
                   devices=2)
     np.testing.assert_allclose(logged_losses(run_dir), one_device, rtol=0, atol=1e-4)
+
+
+def test_ctrl_c_in_one_process_stops_every_process_with_a_checkpoint(text, tmp_path):
+    run_dir, address = tmp_path / "run", f"127.0.0.1:{free_port()}"
+    procs = [subprocess.Popen(
+        [sys.executable, *train_args(text, run_dir, "--steps", "100000"), "--coordinator-address",
+         address, "--num-processes", "2", "--process-id", str(i)],
+        env=worker_env(2), cwd=ROOT, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for i in range(2)]
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while "step " not in procs[0].stderr.readline():  # a step done: both are in the loop
+            assert time.monotonic() < deadline and procs[0].poll() is None
+        procs[1].send_signal(signal.SIGINT)  # only the process that does not write
+        codes = [p.wait(timeout=TIMEOUT_S) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            p.stderr.close()
+    assert codes == [130, 130]
+    last = json.loads(open(run_dir / "metrics.jsonl").read().splitlines()[-1])["step"]
+    assert os.listdir(run_dir).count(f"ckpt-{last:08d}.msgpack") == 1
 
 
 def test_batch_not_divisible_by_devices_is_one_line_error(text, tmp_path):
