@@ -69,9 +69,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="a few steps (CI)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser.add_argument("--lengths", type=int, nargs="+", help="sequence lengths T (full mode)")
+    parser.add_argument("--steps", type=int, help="training steps per T (full mode)")
     args = parser.parse_args(argv)
     lengths, train_steps, hidden, batch, eval_every = (
-        ((10, 20), 10, 16, 16, 10) if args.short else ((100, 200, 400), 2000, 64, 32, 100))
+        ((10,), 10, 16, 16, 10) if args.short else ((100, 200, 400), 2000, 64, 32, 100))
+    if not args.short:
+        lengths, train_steps = tuple(args.lengths or lengths), args.steps or train_steps
+        args.suffix = "" if train_steps == 2000 else f"_{train_steps}steps"
     results = {}
     for t in lengths:
         start = time.perf_counter()
@@ -88,7 +93,7 @@ def write(results, args, hidden, batch, train_steps):
     import matplotlib.pyplot as plt
 
     os.makedirs(args.out, exist_ok=True)
-    name = "adding_problem" + ("_short" if args.short else "")
+    name = "adding_problem" + ("_short" if args.short else args.suffix)
     rows = ["| T | final test MSE | best test MSE | predict-1 baseline | solved (MSE < 0.01) at step"
             " | wall time (s) |", "|---|---|---|---|---|---|"]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -108,7 +113,8 @@ def write(results, args, hidden, batch, train_steps):
     header = (f"# Adding problem\n\nLSTM(2, {hidden}) + linear head on the last state, Adam(3e-3),"
               f" gradient clipping 1.0, batch {batch}, {train_steps} steps, seed 0, test set of "
               f"1000 sequences. Produced by `python experiments/adding_problem.py"
-              f"{' --short' if args.short else ''}`.\n\n")
+              f"{' --short' if args.short else ''}"
+              f"{f' --steps {train_steps} --lengths ' + ' '.join(map(str, results)) if getattr(args, 'suffix', '') else ''}`.\n\n")
     with open(os.path.join(args.out, name + ".md"), "w") as f:
         f.write(header + "\n".join(rows) + "\n")
     with open(os.path.join(args.out, name + ".json"), "w") as f:

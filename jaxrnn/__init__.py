@@ -9,6 +9,7 @@ from jaxrnn.combinators import Bidirectional, Recurrent, Stack
 from jaxrnn.layers import GRU, LSTM, RNN
 from jaxrnn.scan import scan
 from jaxrnn.summary import param_count
+from jaxrnn import train  # the module: jaxrnn.train.make_step
 
 __version__ = "0.1.0"
 

@@ -36,7 +36,7 @@ class Progress:
         self.tty = sys.stderr.isatty()
         self.t0, self.n0 = time.perf_counter(), None
 
-    def update(self, step: int, loss: float, start: int) -> None:
+    def update(self, step: int, loss: float) -> None:
         if self.n0 is None:  # time from the first completed step: excludes compilation
             self.t0, self.n0 = time.perf_counter(), step
             rate = 0.0
@@ -196,7 +196,7 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
                 if step % config["log_every"] == 0 or step == config["steps"] or "val_bpc" in record:
                     log.write(json.dumps(record) + "\n")
                     log.flush()
-                    progress.update(step, loss, start)
+                    progress.update(step, loss)
                 if "val_bpc" in record:
                     progress.close()
                     print(f"step {step}: held-out {record['val_bpc']:.3f} bits/char", file=sys.stderr)

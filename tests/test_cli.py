@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,11 +22,24 @@ TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--log-every", 
         "--eval-every", "5", "--sample-every", "10"]
 
 
-@pytest.fixture
-def text(tmp_path):
-    path = tmp_path / "corpus.txt"
+@pytest.fixture(scope="module")
+def text(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
     path.write_text("def add(a, b):\n    return a + b\n\n" * 60, encoding="utf-8")
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, text):
+    """A 30-step run shared by the tests (copied by those that change it)."""
+    out = str(tmp_path_factory.mktemp("trained") / "run")
+    rc = main(["train", "--text", text, "--out", out, "--steps", "30", "--lr", "0.01", *TINY])
+    assert rc == 0
+    return out
+
+
+def copy_of(run_dir, tmp_path):
+    return shutil.copytree(run_dir, str(tmp_path / "run"))
 
 
 def run(capsys, *argv):
@@ -45,16 +59,12 @@ def one_line_error(capsys, *argv, match):
     assert match in err, err
 
 
-def test_train_writes_a_run_that_learns_and_sample_and_summary_work(capsys, tmp_path, text):
-    out = str(tmp_path / "run")
-    rc, _, err = run(capsys, "train", "--text", text, "--out", out, "--steps", "30", "--lr", "0.01",
-                     *TINY)
-    assert rc == 0, err
+def test_train_writes_a_run_that_learns_and_sample_and_summary_work(capsys, trained, text):
+    out = trained
     assert {"config.json", "metrics.jsonl", "loss.png", "ckpt-00000030.msgpack"} <= set(os.listdir(out))
     rows = records(out)
     assert [r["step"] for r in rows] == list(range(1, 31))  # final step logged
     assert rows[-1]["loss"] < 0.6 * rows[0]["loss"] and "val_bpc" in rows[-1]
-    assert "chars/s" in err and "--- sample at step 10 ---" in err
     config = json.load(open(os.path.join(out, "config.json")))
     assert config["hidden"] == 16 and config["cell"] == "lstm" and config["steps"] == 30
     rc, sample, _ = run(capsys, "sample", "--run", out, "--prime", "def ", "--length", "40",
@@ -68,23 +78,27 @@ def test_train_writes_a_run_that_learns_and_sample_and_summary_work(capsys, tmp_
     assert rc == 0 and "GRU(64, 16, num_layers=1)" in table and f"{total:,}" in table.splitlines()[-1]
 
 
-def test_resume_10_plus_10_equals_20(capsys, tmp_path, text):
-    a, b = str(tmp_path / "a"), str(tmp_path / "b")
-    assert run(capsys, "train", "--text", text, "--out", a, "--steps", "20", *TINY)[0] == 0
-    assert run(capsys, "train", "--text", text, "--out", b, "--steps", "10", *TINY)[0] == 0
+def test_resume_10_plus_10_equals_20(capsys, tmp_path, trained):
+    b = str(tmp_path / "b")
+    config = json.load(open(os.path.join(trained, "config.json")))
+    flags = ["--text", config["text"], "--lr", "0.01", *TINY]
+    rc, _, err = run(capsys, "train", "--out", b, "--steps", "10", *flags)
+    assert rc == 0
+    assert "step     10/10 [" in err and "chars/s" in err and "--- sample at step 10 ---" in err
+    assert "held-out" in err and "loss curve:" in err
     rc, _, err = run(capsys, "train", "--out", b, "--steps", "20", "--resume")
     assert rc == 0 and "resuming at step 10" in err
-    assert records(a)[-1]["step"] == records(b)[-1]["step"] == 20
-    assert records(a)[-1]["loss"] == records(b)[-1]["loss"]
-    assert records(a) == records(b)
+    a = records(trained)
+    assert a[19]["step"] == records(b)[-1]["step"] == 20
+    assert a[19]["loss"] == records(b)[-1]["loss"]
+    assert a[:20] == records(b)
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(capsys, tmp_path, text):
-    out = str(tmp_path / "run")
-    assert run(capsys, "train", "--text", text, "--out", out, "--steps", "5", *TINY)[0] == 0
-    rc, _, err = run(capsys, "train", "--out", out, "--steps", "15", "--lr", "1e38", "--resume")
-    assert rc == 3 and "loss is nan" in err and "ckpt-00000005.msgpack" in err
-    assert checkpoint.latest(out).endswith("ckpt-00000005.msgpack")
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(capsys, tmp_path, trained):
+    out = copy_of(trained, tmp_path)
+    rc, _, err = run(capsys, "train", "--out", out, "--steps", "40", "--lr", "1e38", "--resume")
+    assert rc == 3 and "loss is nan" in err and "ckpt-00000030.msgpack" in err
+    assert checkpoint.latest(out).endswith("ckpt-00000030.msgpack")
     assert run(capsys, "sample", "--run", out, "--length", "5")[0] == 0
 
 
@@ -116,33 +130,34 @@ def test_bad_flags_give_one_line_errors(capsys, argv, match):
     one_line_error(capsys, *argv, match=match)
 
 
-def test_bad_run_directories_give_one_line_errors(capsys, tmp_path, text):
-    out = str(tmp_path / "run")
-    one_line_error(capsys, "train", "--out", out, "--resume", match="config.json: no such file")
-    one_line_error(capsys, "sample", "--run", out, match="config.json: no such file")
-    assert run(capsys, "train", "--text", text, "--out", out, "--steps", "5", *TINY)[0] == 0
+def test_bad_run_directories_give_one_line_errors(capsys, tmp_path, text, trained):
+    missing = str(tmp_path / "missing")
+    one_line_error(capsys, "train", "--out", missing, "--resume", match="config.json: no such file")
+    one_line_error(capsys, "sample", "--run", missing, match="config.json: no such file")
+    out = copy_of(trained, tmp_path)
     one_line_error(capsys, "train", "--text", text, "--out", out, match="already holds a run")
     one_line_error(capsys, "train", "--out", out, "--resume", "--hidden", "32",
                    match="--hidden 32 does not match the run's 16")
     one_line_error(capsys, "sample", "--run", out, "--prime", "é", match="not in the vocabulary")
     one_line_error(capsys, "sample", "--run", out, "--prime", "", match="--prime must not be empty")
     path = checkpoint.latest(out)
-    blob = bytearray(open(path, "rb").read())
-    blob[len(blob) // 2] ^= 0x10
-    open(path, "wb").write(bytes(blob))
+    good = open(path, "rb").read()
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0x10
+    open(path, "wb").write(bytes(flipped))
     one_line_error(capsys, "sample", "--run", out, match="SHA-256 mismatch")
-    one_line_error(capsys, "train", "--out", out, "--steps", "9", "--resume", match="SHA-256 mismatch")
-    open(path, "wb").write(bytes(blob[:30]))
+    one_line_error(capsys, "train", "--out", out, "--steps", "39", "--resume", match="SHA-256 mismatch")
+    open(path, "wb").write(good[:30])
     one_line_error(capsys, "sample", "--run", out, match="truncated (30 bytes")
+    open(path, "wb").write(good)
     config = json.load(open(os.path.join(out, "config.json")))
-    os.remove(path)
-    assert run(capsys, "train", "--text", text, "--out", str(tmp_path / "r2"), "--steps", "5",
-               *TINY)[0] == 0
-    os.replace(checkpoint.latest(str(tmp_path / "r2")), path)
     json.dump({**config, "hidden": 24}, open(os.path.join(out, "config.json"), "w"))
     one_line_error(capsys, "sample", "--run", out, match="does not match the model")
-    os.remove(path)
+    for ckpt in checkpoint.list_checkpoints(out):
+        os.remove(ckpt)
     one_line_error(capsys, "sample", "--run", out, match="no checkpoint")
+    open(os.path.join(out, "config.json"), "w").write("{not json")
+    one_line_error(capsys, "sample", "--run", out, match="config.json: not valid JSON")
 
 
 def test_ctrl_c_saves_and_exits_cleanly(tmp_path, text):
