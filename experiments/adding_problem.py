@@ -76,7 +76,8 @@ def main(argv=None):
         ((10,), 10, 16, 16, 10) if args.short else ((100, 200, 400), 2000, 64, 32, 100))
     if not args.short:
         lengths, train_steps = tuple(args.lengths or lengths), args.steps or train_steps
-        args.suffix = "" if train_steps == 2000 else f"_{train_steps}steps"
+        args.suffix = "" if train_steps == 2000 and lengths == (100, 200, 400) else (
+            f"_T{'-'.join(map(str, lengths))}_{train_steps}steps")
     results = {}
     for t in lengths:
         start = time.perf_counter()

@@ -24,7 +24,7 @@ DEFAULTS = {
     "log_every": 10, "eval_every": 250, "sample_every": 500, "out": os.path.join("runs", "charlm"),
 }
 MODEL_KEYS = ("cell", "hidden", "layers")
-EXIT_USAGE, EXIT_NONFINITE, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # the trainer returns 3 on a non-finite loss
 
 
 class UsageError(Exception):

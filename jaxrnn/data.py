@@ -91,7 +91,7 @@ class Vocab:
     Examples:
       >>> v = Vocab.from_text("hello")
       >>> v.chars, v.encode("hole").tolist(), v.decode([1, 3])
-      ('ehlo', [1, 3, 2, 0], 'lo')
+      ('ehlo', [1, 3, 2, 0], 'ho')
     """
 
     chars: str
