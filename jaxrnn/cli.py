@@ -9,6 +9,7 @@ Every user error ends in one line on stderr and a non-zero exit, never a traceba
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -59,6 +60,15 @@ def _model_flags(p, defaults=True):
     p.add_argument("--layers", type=_positive(int), default=d["layers"])
 
 
+def _distributed_flags(p):
+    """Multi-process (multi-host) flags; without them ``train`` uses every device of this process."""
+    g = p.add_argument_group("multi-process training (every process runs the same command)")
+    g.add_argument("--coordinator-address", metavar="HOST:PORT",
+                   help="address of process 0, reachable from every process")
+    g.add_argument("--num-processes", type=_positive(int), default=1, metavar="N")
+    g.add_argument("--process-id", type=int, default=0, metavar="I", help="0 .. N-1; 0 writes the run")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jaxrnn", description="Train and sample character-level RNNs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -72,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None, help="default 0")
     t.add_argument("--out", default=None, metavar="DIR", help=f"run directory ({DEFAULTS['out']})")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    _distributed_flags(t)
     s = sub.add_parser("sample", help="generate text from a trained run")
     s.add_argument("--run", default=DEFAULTS["out"], metavar="DIR")
     s.add_argument("--prime", default="def ", help="text to start from (default %(default)r)")
@@ -140,9 +151,20 @@ def load_run(run_dir, model, config):
 def cmd_train(args) -> int:
     from jaxrnn.trainer import train
 
+    if args.coordinator_address is not None:
+        from jaxrnn import distributed
+
+        distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+    elif args.num_processes != 1 or args.process_id != 0:
+        raise UsageError("--num-processes and --process-id need --coordinator-address HOST:PORT")
     config = train_config(args)
     text, source = load_corpus(config)
-    return train(config, text, source, resume=args.resume)
+    if args.process_id == 0:
+        return train(config, text, source, resume=args.resume)
+    print(f"jaxrnn: process {args.process_id} of {args.num_processes} joined; process 0 reports "
+          "and writes the run", file=sys.stderr)
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
+        return train(config, text, source, resume=args.resume)
 
 
 def cmd_sample(args) -> int:

@@ -44,14 +44,27 @@ class Associative:
             _checks.positive_int("chunk_size", self.chunk_size)
 
 
-def _combine(earlier, later):
+def combine(earlier, later):
+    """Composes two affine steps ``h -> a * h + b``: first ``earlier``, then ``later``.
+
+    Args:
+      earlier: ``(a1, b1)``, arrays of one shape (or stacked along a leading axis).
+      later: ``(a2, b2)``, same shapes.
+
+    Returns:
+      ``(a2 * a1, a2 * b1 + b2)``; associative, so usable with ``jax.lax.associative_scan``.
+
+    Examples:
+      >>> combine((2.0, 1.0), (3.0, 4.0))   # h -> 3 * (2 h + 1) + 4
+      (6.0, 7.0)
+    """
     a1, b1 = earlier
     a2, b2 = later
     return a2 * a1, a2 * b1 + b2
 
 
 def _flat(a, b):
-    return jax.lax.associative_scan(_combine, (a, b))[1]
+    return jax.lax.associative_scan(combine, (a, b))[1]
 
 
 def _chunked(a, b, chunk: int):

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrnn import charlm, checkpoint, data
+from jaxrnn import charlm, checkpoint, data, distributed
 from jaxrnn.train import make_step
 
 BITS = charlm.BITS
@@ -99,6 +99,27 @@ def state_template(model, config):
     }
 
 
+def data_parallel(batch_size: int):
+    """``(mesh, is_process_0, rows)``: a ``data`` mesh over every device and this process's rows.
+
+    Prints ``devices: N``. In a multi-process run, waits until every process has read the run
+    directory (config, checkpoint), so that process 0 may start writing it.
+    """
+    mesh = distributed.device_mesh()
+    if batch_size % mesh.size:
+        raise ValueError(f"--batch-size {batch_size} must be divisible by the number of devices "
+                         f"({mesh.size})")
+    rows = distributed.process_rows(batch_size, mesh)
+    print(f"devices: {mesh.size}" + (f" in {jax.process_count()} processes; rows "
+          f"{rows.start}:{rows.stop} of each batch are fed by this process "
+          f"{jax.process_index()}" if jax.process_count() > 1 else ""), file=sys.stderr)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("jaxrnn train: run directory read")
+    return mesh, jax.process_index() == 0, rows
+
+
 def train(config: dict, text: str, source: str, resume: bool = False) -> int:
     """Runs ``jaxrnn train`` for a resolved ``config``; returns the exit status."""
     out = config["out"]
@@ -117,12 +138,15 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
         if latest is None:
             raise checkpoint.CheckpointError(f"--resume: {out} has no checkpoint (ckpt-*.msgpack)")
         state = checkpoint.load(latest, state)
+    mesh, main, rows = data_parallel(b)
     config = {**config, "vocab": vocab.chars, "source": source, "corpus_chars": len(text)}
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config, f, indent=1)
+    if main:  # only process 0 writes the run directory
+        with open(os.path.join(out, "config.json"), "w") as f:
+            json.dump(config, f, indent=1)
     metrics_path = os.path.join(out, "metrics.jsonl")
     start = int(state["step"])
-    _trim_metrics(metrics_path, start)
+    if main:
+        _trim_metrics(metrics_path, start)
     print(f"corpus: {source}, {len(text):,} characters ({len(train_ids):,} train, "
           f"{len(valid_ids):,} held out), vocabulary {vocab.size}", file=sys.stderr)
     print(f"model: {model}; {sum(np.size(x) for x in jax.tree.leaves(state['params'])):,} "
@@ -133,21 +157,29 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
                       donate_argnums=(0, 1, 3))
     sample_fn = jax.jit(charlm.sample, static_argnums=(0, 3))
     base_key = jax.random.wrap_key_data(jnp.asarray(state["key"]))
-    params, opt_state, carry = state["params"], state["opt_state"], state["carry"]
+    # Data parallel: params and optimizer state on every device, the carry's rows (axis 1) split.
+    params, opt_state = distributed.replicate((state["params"], state["opt_state"]), mesh)
+    carry = distributed.shard_batch(jax.tree.map(lambda c: np.asarray(c)[:, rows], state["carry"]),
+                                    mesh, batch_axis=1)
 
     def save(step):
-        return checkpoint.save_step(out, step, {
+        host_carry = distributed.to_host(carry)  # every process takes part; process 0 writes
+        return main and checkpoint.save_step(out, step, {
             "params": params, "opt_state": opt_state, "step": step,
-            "key": jax.random.key_data(base_key), "carry": carry})
+            "key": jax.random.key_data(base_key), "carry": host_carry})
 
     stop = {"signal": False}
     previous = signal.signal(signal.SIGINT, lambda *_: stop.update(signal=True))
     progress = Progress(config["steps"], b * t)
     status, step = 0, start
     try:
-        with open(metrics_path, "a") as log:
-            while step < config["steps"] and not stop["signal"]:
+        with open(metrics_path if main else os.devnull, "a") as log:
+            while step < config["steps"]:
+                stop["signal"] = distributed.any_process(stop["signal"])  # Ctrl-C in one stops all
+                if stop["signal"]:
+                    break
                 x, y, reset = data.batch_at(train_ids, step, b, t, config["seed"])
+                x, y, reset = distributed.shard_batch((x[rows], y[rows], reset[rows]), mesh)
                 new = step_fn(params, opt_state, (x, y), carry, reset)
                 loss = float(new[2]["loss"])
                 if not math.isfinite(loss):
@@ -182,7 +214,7 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
         progress.close()
     if status == 0 and step > start or stop["signal"]:
         save(step)
-    if os.path.exists(metrics_path) and os.path.getsize(metrics_path):
+    if main and os.path.exists(metrics_path) and os.path.getsize(metrics_path):
         print(f"loss curve: {plot(out)}", file=sys.stderr)
     if stop["signal"]:
         print(f"jaxrnn: interrupted at step {step}; checkpoint saved in {out}; continue with "

@@ -1,4 +1,5 @@
-"""The README's Python examples run as written (in order, in one namespace, as a reader would)."""
+"""The README's Python examples run as written (in order, in one namespace, as a reader would);
+the library-level training loop learns; the Quickstart commands are the documented ones."""
 
 import re
 from pathlib import Path
