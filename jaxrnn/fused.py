@@ -279,11 +279,46 @@ def apply_stack(net, params, x, carry=None, lengths=None, row_keys=None):
     steps, n = x.shape[0], len(net.layers)
     valid = None if lengths is None else jnp.arange(steps)[:, None] < lengths[None, :]
     carry = (None,) * n if carry is None else carry
-    finals = []
-    for i, (layer, p, c) in enumerate(zip(net.layers, params, carry)):
+    carry = tuple(_full_carry(layer, c, x.shape[1], x.dtype) for layer, c in zip(net.layers, carry))
+    rate = net.dropout if row_keys is not None else 0.0
+
+    def one(x, layer, p, c, i):
         x, c = _layer(layer, p, x, c, valid)
+        if rate > 0:
+            keep = _dropout_keep(row_keys, i, n, rate, x.shape)
+            x = jnp.where(keep & (i < n - 1), x / (1.0 - rate), jnp.where(i < n - 1, 0.0, x))
+        return x, c
+
+    x, first = one(x, net.layers[0], params[0], carry[0], 0)
+    if n == 1:
+        return x, (first,)
+    if _scannable(net.layers[1:], params[1:]):  # one loop body for layers 1..n-1: flat compile time
+        def body(x, inp):
+            p, c, i = inp
+            return one(x, net.layers[1], p, c, i)
+
+        x, rest = jax.lax.scan(body, x, (_stack(params[1:]), _stack(carry[1:]), jnp.arange(1, n)))
+        return x, (first,) + tuple(jax.tree.map(lambda a, k=k: a[k], rest) for k in range(n - 1))
+    finals = [first]
+    for i in range(1, n):
+        x, c = one(x, net.layers[i], params[i], carry[i], i)
         finals.append(c)
-        if row_keys is not None and i < n - 1 and net.dropout > 0:
-            keep = _dropout_keep(row_keys, i, n, net.dropout, x.shape)
-            x = jnp.where(keep, x / (1.0 - net.dropout), jnp.zeros_like(x))
     return x, tuple(finals)
+
+
+def _full_carry(layer, c, batch, dtype):
+    """The layer's carry with ``None`` replaced by zeros."""
+    if isinstance(layer, Recurrent):
+        return _zeros_state(layer.cell, batch, dtype) if c is None else c
+    c_f, c_b = (None, None) if c is None else c
+    return tuple(_zeros_state(layer.cell, batch, dtype) if v is None else v for v in (c_f, c_b))
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
+def _scannable(layers, params) -> bool:
+    """True if all ``layers`` are equal and their params have equal structure and shapes."""
+    shapes = [jax.tree.map(lambda a: (a.shape, a.dtype), p) for p in params]
+    return len(set(layers)) == 1 and all(s == shapes[0] for s in shapes)

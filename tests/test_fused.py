@@ -48,20 +48,19 @@ def _random_hx(model, batch, key):
     return h
 
 
-def _loss_fn(model, lengths, key=None, reference=False):
-    """A scalar touching every output: random weights on ``out`` and on every state tensor."""
-    def loss(params, x, hx, weights):
-        out, state = _apply(model, params, x, hx, lengths, key, reference=reference)
+def _outputs_and_grads(model, params, x, hx, lengths, key=None, *, reference=False):
+    """Jitted ``((out, state), d loss / d (params, x, hx))`` for a loss touching every output."""
+    def loss(params, x, hx):
+        out, state = model.apply(params, x, hx, seq_lengths=lengths, key=key)
         leaves = [out] + list(jax.tree.leaves(state))
-        return sum(jnp.sum(a * w) for a, w in zip(leaves, weights))
-    return loss
+        return sum(jnp.sum(jnp.sin(a + 0.1 * i)) for i, a in enumerate(leaves)), (out, state)
 
-
-def _weights(model, params, x, hx, lengths, key):
-    out, state = _apply(model, params, x, hx, lengths)
-    leaves = [out] + list(jax.tree.leaves(state))
-    keys = jax.random.split(key, len(leaves))
-    return [jax.random.normal(k, a.shape) for k, a in zip(keys, leaves)]
+    with pytest.MonkeyPatch.context() as mp:
+        if reference:
+            mp.setattr(fused, "supports", lambda net: False)
+        (_, outputs), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))(
+            params, x, hx)
+    return outputs, grads
 
 
 def _close(a, b, tol):
@@ -72,18 +71,14 @@ def _close(a, b, tol):
 @pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, True)])
 def test_fast_path_matches_reference_forward_and_gradients(name, layers, bidirectional):
     model = MODELS[name](num_layers=layers, bidirectional=bidirectional)
-    keys = jax.random.split(jax.random.key(7), 4)
+    keys = jax.random.split(jax.random.key(7), 3)
     params = model.init(keys[0])
     x = jax.random.normal(keys[1], (7, 4, 4))  # (T, B, I)
     hx = _random_hx(model, 4, keys[2])
     lengths = jnp.array([7, 3, 0, 5])
-    weights = _weights(model, params, x, hx, lengths, keys[3])
-
-    fast = _apply(model, params, x, hx, lengths)
-    ref = _apply(model, params, x, hx, lengths, reference=True)
+    fast, grads = _outputs_and_grads(model, params, x, hx, lengths)
+    ref, ref_grads = _outputs_and_grads(model, params, x, hx, lengths, reference=True)
     _close(fast, ref, 1e-5)
-    grads = jax.grad(_loss_fn(model, lengths), argnums=(0, 1, 2))(params, x, hx, weights)
-    ref_grads = jax.grad(_loss_fn(model, lengths, reference=True), argnums=(0, 1, 2))(params, x, hx, weights)
     _close(grads, ref_grads, 1e-4)
 
 
@@ -109,10 +104,12 @@ def test_dropout_masks_match_the_reference_path():
     model = jaxrnn.LSTM(4, 6, num_layers=3, dropout=0.5, bidirectional=True)
     params = model.init(jax.random.key(0))
     x = jax.random.normal(jax.random.key(1), (5, 3, 4))
+    hx = _random_hx(model, 3, jax.random.key(3))
     key = jax.random.key(2)
-    fast = _apply(model, params, x, key=key)
-    _close(fast, _apply(model, params, x, key=key, reference=True), 1e-5)
-    assert not np.allclose(fast[0], _apply(model, params, x)[0])  # dropout did act
+    fast, grads = _outputs_and_grads(model, params, x, hx, None, key)
+    ref, ref_grads = _outputs_and_grads(model, params, x, hx, None, key, reference=True)
+    _close((fast, grads), (ref, ref_grads), 1e-4)
+    assert not np.allclose(fast[0], _apply(model, params, x, hx)[0])  # dropout did act
 
 
 @pytest.mark.parametrize("shape", [(6, 4), (6, 0, 4), (0, 3, 4)])
@@ -147,14 +144,28 @@ def test_supports_only_stacks_of_builtin_cells():
     assert not fused.supports(Recurrent(jaxrnn.LSTMCell(3)))
 
 
-def test_unsupported_stack_runs_the_reference_path_through_the_same_entry_point():
-    net = Stack((Recurrent(jaxrnn.LSTMCell(6)),))
+@pytest.mark.parametrize("layers", [
+    (Recurrent(jaxrnn.LSTMCell(6)), Recurrent(jaxrnn.GRUCell(6), reverse=True),
+     Bidirectional(jaxrnn.ElmanCell(6), merge="sum")),  # unequal layers: a python loop
+    (Recurrent(jaxrnn.GRUCell(6)),) + (Bidirectional(jaxrnn.LSTMCell(5), merge="ave"),) * 3,  # scanned
+])
+def test_apply_stack_matches_the_vmapped_stack(layers):
+    net = Stack(layers)
     params = net.init(jax.random.key(0), 4)
     x = jax.random.normal(jax.random.key(1), (5, 2, 4))
-    ys, finals = fused.apply_stack(net, params, x, lengths=jnp.array([5, 2]))
-    ref_ys, ref_finals = jax.vmap(lambda xb, n: net.apply(params, xb, seq_length=n), in_axes=(1, 0),
-                                  out_axes=(1, 0))(x, jnp.array([5, 2]))
-    _close((ys, finals), (ref_ys, ref_finals), 1e-5)
+    lengths = jnp.array([5, 2])
+
+    def fast(params, x):
+        ys, finals = fused.apply_stack(net, params, x, lengths=lengths)
+        return jnp.sum(jnp.sin(ys)) + sum(jnp.sum(c) for c in jax.tree.leaves(finals)), (ys, finals)
+
+    def ref(params, x):
+        ys, finals = jax.vmap(lambda xb, n: net.apply(params, xb, seq_length=n), in_axes=(1, 0),
+                              out_axes=(1, 0))(x, lengths)
+        return jnp.sum(jnp.sin(ys)) + sum(jnp.sum(c) for c in jax.tree.leaves(finals)), (ys, finals)
+
+    results = [jax.jit(jax.value_and_grad(f, argnums=(0, 1), has_aux=True))(params, x) for f in (fast, ref)]
+    _close(results[0], results[1], 1e-4)
 
 
 # -- against torch.nn ---------------------------------------------------------------------------
@@ -186,7 +197,7 @@ def test_fast_path_matches_torch_forward_and_gradients(kind, kwargs):
         out, state = layer.apply(params, x, hx, seq_lengths=jnp.asarray(lengths))
         return jnp.sum(out * w) + sum(jnp.sum(jnp.cos(s)) for s in jax.tree.leaves(state)), (out, state)
 
-    (_, (out, state)), grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(params, x, hx)
+    (_, (out, state)), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))(params, x, hx)
 
     xt = torch.tensor(x, requires_grad=True)
     hxt = tuple(torch.tensor(h, requires_grad=True) for h in jax.tree.leaves(hx))
