@@ -4,12 +4,15 @@ This is what :class:`jaxrnn.RNN`, :class:`jaxrnn.LSTM` and :class:`jaxrnn.GRU` r
 exactly what ``jax.vmap`` of :meth:`jaxrnn.Stack.apply` computes (same masking, reverse from each
 row's last valid step, initial state, dropout masks), but on the whole batch at once:
 
-- the input projection of a layer is one GEMM over all steps: ``gi = x @ W_ih^T + b: (T, B, kH)``;
-- each step does one ``(B, H) @ (H, kH)`` recurrent GEMM and the cell's pointwise gate math;
-- for Elman, LSTM without projection and GRU with ``reset_after=True`` the recurrence has a custom
-  VJP (as cuDNN does): the backward loop only propagates ``dh`` (and ``dc``); the weight gradient
-  ``dW_hh = sum_t dgh_t^T h_{t-1}`` is ONE GEMM over all steps after the loop, and
-  ``dW_ih``, ``dx`` are single GEMMs by autodiff of the hoisted projection.
+- Elman and LSTM do ONE GEMM per step, ``[x_t, h] @ [W_ih, W_hh]^T: (B, I+H) @ (I+H, kH)``; GRU
+  does two (``r`` multiplies the recurrent part of ``n``). Hoisting ``x @ W_ih^T`` out of the loop
+  was measured slower on CPU (benchmarks/RESULTS.md);
+- the recurrence has a custom VJP (as cuDNN does) for Elman, LSTM without projection and GRU with
+  ``reset_after=True``: the backward loop only propagates ``dh`` (and ``dc``) and ``dx``; the weight
+  gradients ``sum_t dg_t^T [x_t, h_{t-1}]`` are ONE GEMM over all steps after the loop. The other
+  variants (``proj_size``, ``reset_after=False``) use JAX autodiff of the same batched loop;
+- layers 2..L of equal shape run as one ``lax.scan`` over layers, so compile time does not grow
+  with depth (nor with T: nothing is unrolled).
 
 Shape letters: T time, B batch, I input, H hidden, k gates (1 Elman, 4 LSTM, 3 GRU).
 """
@@ -232,14 +235,11 @@ def _zeros_state(cell, batch, dtype):
 
 
 def _layer(layer, params, x, carry, valid):
-    """Applies one ``Recurrent``/``Bidirectional`` layer to ``x: (T, B, I)``."""
-    cell, batch = layer.cell, x.shape[1]
+    """Applies one ``Recurrent``/``Bidirectional`` layer to ``x: (T, B, I)`` from ``carry``."""
+    cell = layer.cell
     if isinstance(layer, Recurrent):
-        c = _zeros_state(cell, batch, x.dtype) if carry is None else carry
-        return _direction(cell, params, x, c, valid, layer.reverse, layer.unroll)
-    c_f, c_b = (None, None) if carry is None else carry
-    c_f = _zeros_state(cell, batch, x.dtype) if c_f is None else c_f
-    c_b = _zeros_state(cell, batch, x.dtype) if c_b is None else c_b
+        return _direction(cell, params, x, carry, valid, layer.reverse, layer.unroll)
+    c_f, c_b = carry
     y_f, c_f = _direction(cell, params["fwd"], x, c_f, valid, False, layer.unroll)
     y_b, c_b = _direction(cell, params["bwd"], x, c_b, valid, True, layer.unroll)
     return _MERGE[layer.merge](y_f, y_b), (c_f, c_b)

@@ -245,6 +245,8 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="medium,long x lstm,gru, fwd+bwd, 7 rounds")
     parser.add_argument("--compile", default="100,1000,10000",
                         help="T values for the 4-layer bidirectional LSTM compile check ('' skips)")
+    parser.add_argument("--torch-threads", type=int, default=os.cpu_count(),
+                        help="torch.set_num_threads (default: the core count)")
     parser.add_argument("--json", default="bench.json")
     args = parser.parse_args(argv)
     if args.quick:
@@ -252,7 +254,7 @@ def main(argv=None) -> None:
 
     import torch
 
-    threads = os.cpu_count()
+    threads = args.torch_threads
     torch.set_num_threads(threads)
     info = machine_info(threads)
     peak = matmul_peak(10)
