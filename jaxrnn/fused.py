@@ -4,9 +4,10 @@ This is what :class:`jaxrnn.RNN`, :class:`jaxrnn.LSTM` and :class:`jaxrnn.GRU` r
 exactly what ``jax.vmap`` of :meth:`jaxrnn.Stack.apply` computes (same masking, reverse from each
 row's last valid step, initial state, dropout masks), but on the whole batch at once:
 
-- Elman and LSTM do ONE GEMM per step, ``[x_t, h] @ [W_ih, W_hh]^T: (B, I+H) @ (I+H, kH)``; GRU
-  does two (``r`` multiplies the recurrent part of ``n``). Hoisting ``x @ W_ih^T`` out of the loop
-  was measured slower on CPU (benchmarks/RESULTS.md);
+- each step does ``x_t @ W_ih^T + h @ W_hh^T`` (two GEMMs; on a quiet CPU this measured faster
+  than one GEMM over ``[x_t, h]`` and than hoisting ``x @ W_ih^T`` out of the loop, see
+  benchmarks/RESULTS.md); the backward step does one GEMM ``dg_t @ [W_ih, W_hh]`` for ``dx_t``
+  and ``dh``;
 - the recurrence has a custom VJP (as cuDNN does) for Elman, LSTM without projection and GRU with
   ``reset_after=True``: the backward loop only propagates ``dh`` (and ``dc``) and ``dx``; the weight
   gradients ``sum_t dg_t^T [x_t, h_{t-1}]`` are ONE GEMM over all steps after the loop. The other
@@ -154,16 +155,14 @@ def _bias(b, like):
 def _scan_vjp(cell, reverse, unroll, w_ih, b_in, w_hh, b_rec, x, state0, valid):
     """Same as :func:`_scan_autodiff` (no projection) with a cuDNN-style backward pass.
 
-    Elman and LSTM do one GEMM per step, ``[x_t, h] @ [W_ih, W_hh]^T: (B, I+H) @ (I+H, kH)``
-    (measured faster on CPU than hoisting ``x @ W_ih^T`` out of the loop); GRU keeps two, because
-    ``r`` multiplies the recurrent part of its ``n`` gate. The backward loop mirrors this.
+    Residuals are the pre-activations and the states; the backward loop recomputes the pointwise
+    gate math with ``jax.vjp`` and leaves the weight gradients to one GEMM after the loop.
     """
     return _scan_fwd(cell, reverse, unroll, w_ih, b_in, w_hh, b_rec, x, state0, valid)[0]
 
 
 def _scan_fwd(cell, reverse, unroll, w_ih, b_in, w_hh, b_rec, x, state0, valid):
     additive = _additive(cell)
-    w_cat_t = jnp.concatenate([w_ih, w_hh], axis=1).T if additive else None
     w_ih_t, w_hh_t = w_ih.T, w_hh.T
     b_x = _bias(b_in, w_ih_t)
 
@@ -171,7 +170,7 @@ def _scan_fwd(cell, reverse, unroll, w_ih, b_in, w_hh, b_rec, x, state0, valid):
         x_t, v_t = inp
         h_in = _rec_input(state)
         if additive:
-            gi, gh = jnp.concatenate([x_t, h_in], axis=1) @ w_cat_t + b_x, None
+            gi, gh = x_t @ w_ih_t + h_in @ w_hh_t + b_x, None
         else:
             gi, gh = x_t @ w_ih_t + b_x, h_in @ w_hh_t + _bias(b_rec, w_hh_t)
         new, y = _masked(*_pointwise(cell, gi, gh, state), state, v_t)
