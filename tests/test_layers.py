@@ -65,9 +65,10 @@ def test_batch_equals_loop_over_unbatched_rows(layer):
     hx = _hx(layer, 3)
     lengths = jnp.array([7, 2, 5])
     out, state = layer.apply(params, x, hx, seq_lengths=lengths)
+    apply_row = jax.jit(lambda x, hx, n: layer.apply(params, x, hx, seq_lengths=n))  # one compile for 3 rows
     for b in range(3):
         x_b = x[b] if layer.batch_first else x[:, b]
-        out_b, state_b = layer.apply(params, x_b, jax.tree.map(lambda s: s[:, b], hx), seq_lengths=lengths[b])
+        out_b, state_b = apply_row(x_b, jax.tree.map(lambda s: s[:, b], hx), lengths[b])
         _close(out[b] if layer.batch_first else out[:, b], out_b)
         _close(jax.tree.map(lambda s: s[:, b], state), state_b)
 
@@ -104,10 +105,9 @@ def test_dropout_only_with_key_between_layers():
     model = jaxrnn.LSTM(4, 6, num_layers=3, dropout=0.5)
     params = model.init(jax.random.key(0))
     x = jnp.ones((5, 2, 4))
-    plain = model.apply(params, x)[0]
-    a = model.apply(params, x, key=jax.random.key(1))[0]
-    b = model.apply(params, x, key=jax.random.key(1))[0]
-    c = model.apply(params, x, key=jax.random.key(2))[0]
+    apply = jax.jit(lambda x, key: model.apply(params, x, key=key)[0])
+    plain = apply(x, None)
+    a, b, c = (apply(x, jax.random.key(i)) for i in (1, 1, 2))
     _close(a, b, tol=0)
     assert not np.allclose(a, plain) and not np.allclose(a, c)
     single = jaxrnn.LSTM(4, 6, dropout=0.5)  # no layer above: dropout has nothing to act on
