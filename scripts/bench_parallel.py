@@ -9,21 +9,24 @@ Jacobian diagonal for this cell; T <= --newton-t-max) on a MinGRU cell; then a G
 (> 1 means the method is faster), and for the MinGRU rows also plain-lax.scan / method.
 
 Usage:
-  PYTHONPATH=. python scripts/bench_parallel.py --t-min 256 --t-max 65536 --repeats 5
+  python scripts/bench_parallel.py --t-min 256 --t-max 65536 --repeats 5
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import statistics
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 
-import jaxrnn
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # a fresh clone
+import jaxrnn  # noqa: E402
 
 
 def timed(fn, *args, repeats: int, stat: str = "median") -> float:
