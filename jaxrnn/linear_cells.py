@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +44,46 @@ def _affine(params, xs):
 
 
 @dataclasses.dataclass(frozen=True)
-class MinGRUCell:
+class _MinCell:
+    """What minGRU and minLSTM share: ``k`` gate blocks of one affine map of ``x_t``, ``y_t = h_t``."""
+
+    hidden_size: int
+    _blocks: ClassVar[int]
+
+    def __post_init__(self):
+        _checks.positive_int("hidden_size", self.hidden_size)
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size
+
+    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> dict:
+        """Returns ``{"w_ih": (kH, I), "b_ih": (kH,)}`` (k = 2 for minGRU, 3 for minLSTM)."""
+        input_size = _checks.positive_int("input_size", input_size)
+        rows = self._blocks * self.hidden_size
+        spec = {"w_ih": ((rows, input_size), "input"), "b_ih": ((rows,), "bias")}
+        return init_params(key, spec, self.hidden_size, preset, dtype)
+
+    def initial_carry(self, dtype=jnp.float32) -> Array:
+        """Returns zeros of shape ``(H,)``."""
+        return jnp.zeros((self.hidden_size,), dtype)
+
+    def _gates(self, params, xs) -> list[Array]:
+        """``xs: (T, I)`` -> the ``k`` pre-activation blocks, each ``(T, H)``."""
+        _check_xs(params, xs, self._blocks * self.hidden_size)
+        return jnp.split(_affine(params, xs), self._blocks, axis=-1)
+
+    def readout(self, params, hs, xs) -> Array:
+        """``y_t = h_t``: ``hs: (T, H)`` -> ``(T, H)``."""
+        return hs
+
+    def apply(self, params, carry: Array, x: Array) -> tuple[Array, Array]:
+        """One step: ``carry: (H,)``, ``x: (I,)`` -> ``(carry', y)``, both ``(H,)``."""
+        return _apply(self, params, carry, x)
+
+
+@dataclasses.dataclass(frozen=True)
+class MinGRUCell(_MinCell):
     """minGRU (Feng et al. 2024, "Were RNNs All We Needed?"), the plain (not log-space) form.
 
     ``z_t = sigmoid(W_z x_t + b_z)``, ``h~_t = W_h x_t + b_h``, ``h_t = (1 - z_t) * h_{t-1} + z_t * h~_t``;
@@ -59,44 +99,17 @@ class MinGRUCell:
       (10, 8)
     """
 
-    hidden_size: int
-
-    def __post_init__(self):
-        _checks.positive_int("hidden_size", self.hidden_size)
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size
-
-    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> dict:
-        """Returns ``{"w_ih": (2H, I), "b_ih": (2H,)}``."""
-        input_size = _checks.positive_int("input_size", input_size)
-        h = self.hidden_size
-        spec = {"w_ih": ((2 * h, input_size), "input"), "b_ih": ((2 * h,), "bias")}
-        return init_params(key, spec, h, preset, dtype)
-
-    def initial_carry(self, dtype=jnp.float32) -> Array:
-        """Returns zeros of shape ``(H,)``."""
-        return jnp.zeros((self.hidden_size,), dtype)
+    _blocks: ClassVar[int] = 2
 
     def linear_terms(self, params, xs) -> tuple[Array, Array]:
         """``xs: (T, I)`` -> ``(a, b)``, both ``(T, H)``: ``a = 1 - z``, ``b = z * h~``."""
-        _check_xs(params, xs, 2 * self.hidden_size)
-        z_pre, h_tilde = jnp.split(_affine(params, xs), 2, axis=-1)
+        z_pre, h_tilde = self._gates(params, xs)
         z = jax.nn.sigmoid(z_pre)
         return 1.0 - z, z * h_tilde
 
-    def readout(self, params, hs, xs) -> Array:
-        """``y_t = h_t``: ``hs: (T, H)`` -> ``(T, H)``."""
-        return hs
-
-    def apply(self, params, carry: Array, x: Array) -> tuple[Array, Array]:
-        """One step: ``carry: (H,)``, ``x: (I,)`` -> ``(carry', y)``, both ``(H,)``."""
-        return _apply(self, params, carry, x)
-
 
 @dataclasses.dataclass(frozen=True)
-class MinLSTMCell:
+class MinLSTMCell(_MinCell):
     """minLSTM (Feng et al. 2024), the plain (not log-space) form with normalised gates.
 
     ``f_t = sigmoid(W_f x_t + b_f)``, ``i_t = sigmoid(W_i x_t + b_i)``, ``h~_t = W_h x_t + b_h``;
@@ -112,40 +125,13 @@ class MinLSTMCell:
       (8,)
     """
 
-    hidden_size: int
-
-    def __post_init__(self):
-        _checks.positive_int("hidden_size", self.hidden_size)
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size
-
-    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> dict:
-        """Returns ``{"w_ih": (3H, I), "b_ih": (3H,)}``."""
-        input_size = _checks.positive_int("input_size", input_size)
-        h = self.hidden_size
-        spec = {"w_ih": ((3 * h, input_size), "input"), "b_ih": ((3 * h,), "bias")}
-        return init_params(key, spec, h, preset, dtype)
-
-    def initial_carry(self, dtype=jnp.float32) -> Array:
-        """Returns zeros of shape ``(H,)``."""
-        return jnp.zeros((self.hidden_size,), dtype)
+    _blocks: ClassVar[int] = 3
 
     def linear_terms(self, params, xs) -> tuple[Array, Array]:
         """``xs: (T, I)`` -> ``(a, b)``, both ``(T, H)``: ``a = f'``, ``b = i' * h~``."""
-        _check_xs(params, xs, 3 * self.hidden_size)
-        f_pre, i_pre, h_tilde = jnp.split(_affine(params, xs), 3, axis=-1)
+        f_pre, i_pre, h_tilde = self._gates(params, xs)
         f, i = jax.nn.sigmoid(f_pre), jax.nn.sigmoid(i_pre)
         return f / (f + i), i / (f + i) * h_tilde
-
-    def readout(self, params, hs, xs) -> Array:
-        """``y_t = h_t``: ``hs: (T, H)`` -> ``(T, H)``."""
-        return hs
-
-    def apply(self, params, carry: Array, x: Array) -> tuple[Array, Array]:
-        """One step: ``carry: (H,)``, ``x: (I,)`` -> ``(carry', y)``, both ``(H,)``."""
-        return _apply(self, params, carry, x)
 
 
 @dataclasses.dataclass(frozen=True)
