@@ -47,4 +47,4 @@ def test_quickstart_commands():
     text = README.read_text()
     blocks = re.findall(r"```bash\n(.*?)```", text.split("## Quickstart", 1)[1], re.S)
     assert blocks[0].strip() == "pip install . && jaxrnn train"
-    assert blocks[1].strip() == 'pip install torch==2.13.0 && pip install ".[test]" && python -m pytest -q'
+    assert blocks[1].strip() == 'pip install torch==2.13.0 && pip install ".[test]" && python -m pytest -q -n auto'
