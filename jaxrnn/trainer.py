@@ -168,15 +168,18 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
             "params": params, "opt_state": opt_state, "step": step,
             "key": jax.random.key_data(base_key), "carry": host_carry})
 
-    stop = {"signal": False}
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.update(signal=True))
+    # The handler only ever sets the flag: a Ctrl-C that lands while this process waits in the
+    # collective below (most of a non-writing process's time) must not be overwritten by its result.
+    sigint = {"seen": False}
+    previous = signal.signal(signal.SIGINT, lambda *_: sigint.update(seen=True))
+    interrupted = False
     progress = Progress(config["steps"], b * t)
     status, step = 0, start
     try:
         with open(metrics_path if main else os.devnull, "a") as log:
             while step < config["steps"]:
-                stop["signal"] = distributed.any_process(stop["signal"])  # Ctrl-C in one stops all
-                if stop["signal"]:
+                if distributed.any_process(sigint["seen"]):  # Ctrl-C in one process stops all
+                    interrupted = True
                     break
                 x, y, reset = data.batch_at(train_ids, step, b, t, config["seed"])
                 x, y, reset = distributed.shard_batch((x[rows], y[rows], reset[rows]), mesh)
@@ -212,11 +215,11 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         progress.close()
-    if status == 0 and step > start or stop["signal"]:
+    if status == 0 and step > start or interrupted:
         save(step)
     if main and os.path.exists(metrics_path) and os.path.getsize(metrics_path):
         print(f"loss curve: {plot(out)}", file=sys.stderr)
-    if stop["signal"]:
+    if interrupted:
         print(f"jaxrnn: interrupted at step {step}; checkpoint saved in {out}; continue with "
               f"`jaxrnn train --out {out} --resume`", file=sys.stderr)
         return 130

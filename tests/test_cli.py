@@ -13,7 +13,7 @@ import jax
 import pytest
 
 import jaxrnn
-from jaxrnn import checkpoint
+from jaxrnn import checkpoint, distributed
 from jaxrnn.charlm import CharLM
 from jaxrnn.cli import main
 
@@ -181,6 +181,26 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path, text):
     step = records(out)[-1]["step"]
     assert checkpoint.latest(out).endswith(f"ckpt-{step:08d}.msgpack")
     assert os.path.exists(os.path.join(out, "loss.png"))
+
+
+def test_ctrl_c_while_waiting_in_the_stop_collective_is_not_lost(tmp_path, text, monkeypatch):
+    """A Ctrl-C that lands while a process waits in the per-step "does any process stop?"
+    collective stops the run at the next step. (It used to be overwritten by the collective's
+    result, so a non-writing process of a multi-process run ignored it and training went on.)"""
+    calls = []
+
+    def collective(flag):
+        calls.append(flag)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)  # arrives while this process waits for the others
+        return bool(flag)  # the others have not seen it: this step goes on
+
+    monkeypatch.setattr(distributed, "any_process", collective)
+    out = str(tmp_path / "run")
+    assert main(["train", "--text", text, "--out", out, "--steps", "1000", *TINY]) == 130
+    assert calls == [False, False, False, True]
+    assert records(out)[-1]["step"] == 3
+    assert checkpoint.latest(out).endswith("ckpt-00000003.msgpack")
 
 
 def test_console_script_is_declared():
