@@ -8,14 +8,12 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from _spawn import ROOT, TIMEOUT_S, free_port, run, run_processes, worker_env
+from _spawn import TIMEOUT_S, kill_leftovers, run, run_processes, start_processes
 from jaxrnn import cli
 
 STEPS = 4
@@ -75,28 +73,18 @@ def test_train_on_two_processes_with_resume_logs_the_one_device_losses(text, one
 
 
 def test_ctrl_c_in_one_process_stops_every_process_with_a_checkpoint(text, tmp_path):
-    run_dir, address = tmp_path / "run", f"127.0.0.1:{free_port()}"
-    # stderr goes to files, not pipes: an unread pipe would fill up and block process 0's progress
-    # output, and with it the collective that tells both processes to stop.
-    logs = [open(tmp_path / f"stderr-{i}.txt", "w+") for i in range(2)]
-    procs = [subprocess.Popen(
-        [sys.executable, *train_args(text, run_dir, "--steps", "100000"), "--coordinator-address",
-         address, "--num-processes", "2", "--process-id", str(i)],
-        env=worker_env(2), cwd=ROOT, text=True, stdout=subprocess.DEVNULL, stderr=logs[i])
-        for i in range(2)]
+    run_dir = tmp_path / "run"
+    procs = start_processes(train_args(text, run_dir, "--steps", "100000"), processes=2, devices=2,
+                            log_dir=tmp_path)
     try:
         deadline = time.monotonic() + TIMEOUT_S
         while "step " not in (tmp_path / "stderr-0.txt").read_text():  # both are in the loop
-            assert time.monotonic() < deadline and procs[0].poll() is None, logs[0].name
+            assert time.monotonic() < deadline and procs[0].poll() is None, tmp_path / "stderr-0.txt"
             time.sleep(0.2)
         procs[1].send_signal(signal.SIGINT)  # only the process that does not write
         codes = [p.wait(timeout=TIMEOUT_S) for p in procs]
     finally:
-        for p, log in zip(procs, logs):
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-            log.close()
+        kill_leftovers(procs)
     assert codes == [130, 130]
     last = json.loads(open(run_dir / "metrics.jsonl").read().splitlines()[-1])["step"]
     assert os.listdir(run_dir).count(f"ckpt-{last:08d}.msgpack") == 1

@@ -38,10 +38,11 @@ def compare(cell, method, *, reverse, grad=True, fwd_tol=1e-4, grad_tol=1e-3, in
         ys, c = jaxrnn.scan(cell, p, x, c, method=m, **kw)
         return jnp.sum(jnp.sin(ys)) + sum(jnp.sum(jnp.abs(leaf) ** 2) for leaf in jax.tree.leaves(c))
 
-    def run(m):  # everything under one jit: eager op-by-op dispatch costs far more than a compile
-        fwd = jax.jit(lambda p, x, c: jaxrnn.scan(cell, p, x, c, method=m, **kw))
-        return fwd(params, xs, carry), (jax.jit(jax.grad(loss, argnums=(0, 1, 2)), static_argnums=3)(
-            params, xs, carry, m) if grad else None)
+    grad_fn = jax.jit(jax.grad(loss, argnums=(0, 1, 2)), static_argnums=3)
+
+    def run(m):  # everything under jit: eager op-by-op dispatch costs far more than a compile
+        ys = jax.jit(lambda p, x, c: jaxrnn.scan(cell, p, x, c, method=m, **kw))(params, xs, carry)
+        return ys, grad_fn(params, xs, carry, m) if grad else None
 
     want, g_want = run("sequential")
     got, g_got = run(method)
