@@ -7,6 +7,7 @@ Every check runs at trace time (shapes and dtypes are static) and raises ``Value
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -63,3 +64,51 @@ def shape(name: str, x, expected: tuple, what: str = "shape") -> None:
 def is_concrete(x) -> bool:
     """True when ``x`` holds values now (not a tracer inside jit/vmap/grad)."""
     return not isinstance(x, jax.core.Tracer)
+
+
+def params_match(path: str, params, shapes: dict) -> None:
+    """Raises naming ``path`` unless ``params`` is a dict with exactly the keys of ``shapes``,
+    each a floating array of that shape.
+
+    Examples:
+      >>> params_match("params", {"w": jnp.ones((2, 3))}, {"w": (2, 3)})
+    """
+    if not isinstance(params, Mapping):
+        raise TypeError(f"{path} must be a dict with keys {sorted(shapes)}, got {type(params).__name__}")
+    missing, extra = sorted(set(shapes) - set(params)), sorted(set(params) - set(shapes))
+    if missing or extra:
+        raise ValueError(f"{path} must have the keys {sorted(shapes)}, got {sorted(params)}"
+                         + (f" (missing {missing})" if missing else "")
+                         + (f" (unexpected {extra})" if extra else ""))
+    for name, expected in shapes.items():
+        value = params[name]
+        where = f"{path}[{name!r}]"
+        if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+            raise TypeError(f"{where} must be an array, got {type(value).__name__}")
+        if not jnp.issubdtype(value.dtype, jnp.floating):
+            raise TypeError(f"{where} must have a floating dtype, got {value.dtype}")
+        if tuple(value.shape) != tuple(expected):
+            raise ValueError(f"{where} must have shape {tuple(expected)}, got {tuple(value.shape)}")
+
+
+def keys_match(path: str, value, keys: tuple) -> None:
+    """Raises naming ``path`` unless ``value`` is a dict with exactly ``keys``."""
+    if not isinstance(value, Mapping) or set(value) != set(keys):
+        got = sorted(value) if isinstance(value, Mapping) else type(value).__name__
+        raise ValueError(f"{path} must be a dict with the keys {list(keys)}, got {got}")
+
+
+def tree_like(name: str, value, template, trailing: int = 0) -> None:
+    """Raises naming ``name`` unless ``value`` has ``template``'s pytree structure and each leaf
+    ends in the template leaf's last ``trailing`` dimensions (leading batch dimensions are free)."""
+    if jax.tree.structure(template) != jax.tree.structure(value):
+        def shapes(tree):
+            return jax.tree.map(lambda a: tuple(getattr(a, "shape", ())), tree)
+
+        raise ValueError(f"{name} must be structured like {shapes(template)} (leading batch dimensions "
+                         f"allowed), got {shapes(value)}")
+    for want, leaf in zip(jax.tree.leaves(template), jax.tree.leaves(value)):
+        tail = tuple(want.shape[len(want.shape) - trailing:])
+        shape = tuple(getattr(leaf, "shape", ()))
+        if shape[len(shape) - trailing:] != tail or len(shape) < trailing:
+            raise ValueError(f"{name} must have shape (..., {', '.join(map(str, tail))}), got {shape}")

@@ -49,8 +49,9 @@ def guarded_step(cell, params, carry0):
     def step(carry, inp):
         x, valid, start = inp
         c_in = jax.tree.map(lambda c0, c: jnp.where(start, c0, c), carry0, carry)
+        x = jnp.where(valid, x, jnp.zeros_like(x))  # a NaN in padding never reaches a gradient
         new, y = cell.apply(params, c_in, x)
-        new = jax.tree.map(lambda n, o: jnp.where(valid, n, o), new, carry)
+        new = jax.tree.map(lambda n, o: jnp.where(valid, n.astype(o.dtype), o), new, carry)
         return new, jnp.where(valid, y, jnp.zeros_like(y))
 
     return step

@@ -1,4 +1,4 @@
-"""Recurrent cells: pure functions on ONE unbatched example.
+"""Recurrent cells: the math of one step, stated once.
 
 The cell protocol (what :func:`jaxrnn.scan`, the combinators and the layers rely on). A cell is a
 frozen, hashable dataclass of static configuration with
@@ -11,6 +11,19 @@ frozen, hashable dataclass of static configuration with
 
 Any object with these members works everywhere a built-in cell does. Batching is ``jax.vmap``.
 
+The built-in cells (:class:`ElmanCell`, :class:`LSTMCell`, :class:`GRUCell`) are batch-agnostic
+(``x: (..., I)``, carries ``(..., H)``) and state their math as the pieces every engine calls:
+
+- ``weights(params, x) -> w``: the params in the form the pieces read (biases folded, matrices in
+  the compute dtype, biases in the state dtype; see :mod:`jaxrnn.precision`);
+- ``input_projection(w, x) -> gi``: ``x @ W_ih^T + b_in``, ``(..., kH)`` (k gates);
+- ``recurrent_projection(w, h) -> gh``: ``h @ W_hh^T + b_rec`` with ``h = recurrent_input(carry)``;
+- ``pointwise(w, gi, gh, carry) -> (carry', y)``: everything after the two GEMMs (it may read the
+  other entries of ``w``, e.g. the LSTM projection).
+
+``apply`` is exactly ``pointwise(w, input_projection(w, x), recurrent_projection(w, h), carry)``.
+``additive`` is True when ``pointwise`` reads ``gi`` and ``gh`` only through ``gi + gh``.
+
 Parameters use torch's layout: weights are ``(out, in)`` and a step computes
 ``W_ih @ x + b_ih + W_hh @ h + b_hh``.
 """
@@ -18,13 +31,14 @@ Parameters use torch's layout: weights are ``(out, in)`` and a step computes
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 
-from jaxrnn import _checks
+from jaxrnn import _checks, precision
 from jaxrnn.initializers import init_params
+from jaxrnn.precision import matmul_t
 
 Array = jax.Array
 
@@ -45,67 +59,113 @@ class Cell(Protocol):
 
 
 class LSTMState(NamedTuple):
-    """The LSTM carry: ``h: (P or H,)``, ``c: (H,)`` (never ``(c, h)``)."""
+    """The LSTM carry: ``h: (..., P or H)``, ``c: (..., H)`` (never ``(c, h)``)."""
 
     h: Array
     c: Array
 
 
-def _bias_spec(n_gates: int, hidden: int, bias: bool, double_bias: bool, b_hn: bool = False) -> dict:
-    """Bias entries of a param spec: ``b_ih`` and ``b_hh``, or ``b_ih`` (+ ``b_hn``), or none."""
-    if not bias:
-        return {}
-    spec = {"b_ih": ((n_gates * hidden,), "bias")}
-    if double_bias:
-        spec["b_hh"] = ((n_gates * hidden,), "bias")
-    elif b_hn:
-        spec["b_hn"] = ((hidden,), "bias")
-    return spec
+def _add(a, b):
+    """``a + b`` where either may be absent (``None``)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a + b
 
 
-def _check_common(cell) -> None:
-    _checks.positive_int("hidden_size", cell.hidden_size)
-    _checks.boolean("bias", cell.bias)
-    _checks.boolean("double_bias", cell.double_bias)
+class _GatedCell:
+    """What the built-in cells share; subclasses define the fields, ``gates``, ``_spec`` extras,
+    ``_fold`` and ``pointwise``."""
 
+    gates: ClassVar[int]
+    additive: ClassVar[bool]
 
-def _check_x(params, x, n_gates: int, hidden: int) -> None:
-    """Checks one step's input ``x: (I,)`` against ``params['w_ih']: (n_gates*H, I)``."""
-    w_ih = params["w_ih"]
-    if w_ih.ndim != 2 or w_ih.shape[0] != n_gates * hidden:
-        raise ValueError(
-            f"params['w_ih'] must have shape ({n_gates * hidden}, input_size), got {tuple(w_ih.shape)}"
-        )
-    if x.ndim != 1 or x.shape[0] != w_ih.shape[1]:
-        raise ValueError(f"x must have shape ({w_ih.shape[1]},) (one unbatched step), got {tuple(x.shape)}")
-
-
-class _ArrayCarry:
-    """``output_size`` and ``initial_carry`` of cells whose carry is one ``(H,)`` array."""
+    def _validate(self) -> None:
+        _checks.positive_int("hidden_size", self.hidden_size)
+        _checks.boolean("bias", self.bias)
+        _checks.boolean("double_bias", self.double_bias)
+        object.__setattr__(self, "compute_dtype", precision.dtype_name("compute_dtype", self.compute_dtype))
 
     @property
     def output_size(self) -> int:
         return self.hidden_size
 
-    def initial_carry(self, dtype=jnp.float32) -> Array:
+    def initial_carry(self, dtype=jnp.float32):
         """Returns zeros of shape ``(H,)``."""
-        return jnp.zeros((self.hidden_size,), dtype)
+        return jnp.zeros((self.hidden_size,), precision.floating_dtype("dtype", dtype))
+
+    def recurrent_input(self, carry) -> Array:
+        """The part of the carry that multiplies ``W_hh``."""
+        return carry
+
+    def param_spec(self, input_size: int) -> dict:
+        """``{name: (shape, init role)}`` of the params for ``input_size`` inputs."""
+        h, k = self.hidden_size, self.gates
+        spec = {"w_ih": ((k * h, input_size), "input"), "w_hh": ((k * h, self.output_size), "recurrent")}
+        if self.bias:
+            spec["b_ih"] = ((k * h,), "bias")
+            if self.double_bias:
+                spec["b_hh"] = ((k * h,), "bias")
+        return spec
+
+    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> dict:
+        """Returns torch-layout params ``{name: array}`` (see the class docstring)."""
+        input_size = _checks.positive_int("input_size", input_size)
+        return init_params(key, self.param_spec(input_size), self.hidden_size, preset, dtype)
+
+    def check_params(self, params, input_size: int, path: str = "params") -> None:
+        """Raises naming ``path`` unless ``params`` has exactly this cell's names, shapes and a
+        floating dtype."""
+        _checks.params_match(path, params, {k: s for k, (s, _) in self.param_spec(input_size).items()})
+
+    def weights(self, params, x) -> dict:
+        """The params as the pieces read them, for an input like ``x`` (its dtype sets the policy).
+
+        Matrices are cast to the compute dtype, biases to the state dtype, and the biases folded:
+        ``b_in`` is added to ``gi``, ``b_rec`` to ``gh`` (either may be ``None``).
+        """
+        policy = precision.policy(self.compute_dtype, x, params)
+        cast = {k: v.astype(policy.compute if k.startswith("w") else policy.state)
+                for k, v in params.items()}
+        return self._fold(cast)
+
+    def _fold(self, p: dict) -> dict:
+        """Elman and LSTM: the two biases only ever enter as their sum."""
+        w = {"w_ih": p["w_ih"], "b_in": _add(p.get("b_ih"), p.get("b_hh")), "w_hh": p["w_hh"], "b_rec": None}
+        w.update({k: v for k, v in p.items() if k not in ("w_ih", "w_hh", "b_ih", "b_hh")})
+        return w
+
+    def input_projection(self, w: dict, x) -> Array:
+        """``x: (..., I)`` -> ``gi = x @ W_ih^T + b_in: (..., kH)`` in the state dtype."""
+        return _add(matmul_t(x, w["w_ih"]), w["b_in"])
+
+    def recurrent_projection(self, w: dict, h) -> Array:
+        """``h: (..., H_out)`` -> ``gh = h @ W_hh^T + b_rec`` in the state dtype."""
+        return _add(matmul_t(h, w["w_hh"]), w["b_rec"])
+
+    def apply(self, params, carry, x) -> tuple[Any, Array]:
+        """One step: ``x: (..., I)``, ``carry`` with the same leading dims -> ``(carry', y)``."""
+        x = _checks.float_array("x", x)
+        w_ih = params.get("w_ih") if isinstance(params, dict) else None
+        size = w_ih.shape[-1] if getattr(w_ih, "ndim", 0) == 2 else None
+        if x.ndim < 1 or (size is not None and x.shape[-1] != size):
+            raise ValueError(f"x must have shape (..., {size or 'input_size'}) (input_size from "
+                             f"params['w_ih']), got {tuple(x.shape)}")
+        self.check_params(params, x.shape[-1])
+        _checks.tree_like("carry", carry, self.initial_carry(), trailing=1)
+        w = self.weights(params, x)
+        carry = precision.cast_tree(carry, precision.state_dtype(w["w_ih"].dtype))
+        gi = self.input_projection(w, x)
+        gh = self.recurrent_projection(w, self.recurrent_input(carry))
+        return self.pointwise(w, gi, gh, carry)
 
 
-def _affine(w: Array, b, v: Array) -> Array:
-    """``w @ v + b``, or ``w @ v`` when the bias ``b`` is absent (``None``)."""
-    out = w @ v
-    return out if b is None else out + b
-
-
-def _gates(params, x, h) -> tuple[Array, Array]:
-    """``(W_ih @ x + b_ih, W_hh @ h + b_hh)`` with absent biases skipped."""
-    return (_affine(params["w_ih"], params.get("b_ih"), x),
-            _affine(params["w_hh"], params.get("b_hh"), h))
+def _output(w: dict, y: Array) -> Array:
+    """``y`` in the compute dtype (that of the matrices)."""
+    return y.astype(w["w_ih"].dtype)
 
 
 @dataclasses.dataclass(frozen=True)
-class ElmanCell(_ArrayCarry):
+class ElmanCell(_GatedCell):
     """Elman (vanilla) RNN cell: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``; ``y = h'``.
 
     Args:
@@ -114,6 +174,8 @@ class ElmanCell(_ArrayCarry):
       bias: whether the cell has biases at all.
       double_bias: ``True`` keeps torch's ``b_ih`` and ``b_hh``; ``False`` keeps one ``b_ih``
         (Keras ``SimpleRNN``, and the seed's ``h_t = tanh(Wx x_t + Wh h_{t-1} + b)``).
+      compute_dtype: the matmul/output dtype (see :mod:`jaxrnn.precision`); ``None`` promotes
+        the input's and the params' dtypes.
 
     Params: ``w_ih: (H, I)``, ``w_hh: (H, H)``, ``b_ih: (H,)``, ``b_hh: (H,)``. Carry: ``(H,)``.
 
@@ -129,30 +191,23 @@ class ElmanCell(_ArrayCarry):
     nonlinearity: str = "tanh"
     bias: bool = True
     double_bias: bool = True
+    compute_dtype: Any = None
+
+    gates: ClassVar[int] = 1
+    additive: ClassVar[bool] = True
 
     def __post_init__(self):
-        _check_common(self)
+        self._validate()
         _checks.one_of("nonlinearity", self.nonlinearity, ("tanh", "relu"))
 
-    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> dict:
-        """Returns ``{"w_ih": (H, I), "w_hh": (H, H)[, "b_ih": (H,)[, "b_hh": (H,)]]}``."""
-        input_size = _checks.positive_int("input_size", input_size)
-        h = self.hidden_size
-        spec = {"w_ih": ((h, input_size), "input"), "w_hh": ((h, h), "recurrent")}
-        spec.update(_bias_spec(1, h, self.bias, self.double_bias))
-        return init_params(key, spec, h, preset, dtype)
-
-    def apply(self, params, carry: Array, x: Array) -> tuple[Array, Array]:
-        """One step: ``carry: (H,)``, ``x: (I,)`` -> ``(carry', y)``, both ``(H,)``."""
-        _check_x(params, x, 1, self.hidden_size)
-        gi, gh = _gates(params, x, carry)
-        act = jnp.tanh if self.nonlinearity == "tanh" else jax.nn.relu
-        h = act(gi + gh)
-        return h, h
+    def pointwise(self, w: dict, gi: Array, gh: Array, carry: Array) -> tuple[Array, Array]:
+        """``h' = act(gi + gh)``; ``y = h'``."""
+        h = (jnp.tanh if self.nonlinearity == "tanh" else jax.nn.relu)(gi + gh)
+        return h, _output(w, h)
 
 
 @dataclasses.dataclass(frozen=True)
-class LSTMCell:
+class LSTMCell(_GatedCell):
     """LSTM cell with torch's gate order i, f, g, o and optional projection.
 
     ``gates = W_ih x + b_ih + W_hh h + b_hh`` split into ``i, f, g, o``;
@@ -166,6 +221,7 @@ class LSTMCell:
       double_bias: ``False`` keeps one bias ``b_ih`` (Keras layout).
       forget_bias: added to the forget-gate block of ``b_ih`` at init (not in the forward pass,
         so parameters alone define the function). The ``"keras"`` preset starts that block at 1.
+      compute_dtype: as for :class:`ElmanCell`.
 
     Params: ``w_ih: (4H, I)``, ``w_hh: (4H, P or H)``, ``b_ih: (4H,)``, ``b_hh: (4H,)``,
     ``w_hr: (P, H)``. Carry: ``LSTMState(h=(P or H,), c=(H,))``.
@@ -183,9 +239,13 @@ class LSTMCell:
     bias: bool = True
     double_bias: bool = True
     forget_bias: float = 0.0
+    compute_dtype: Any = None
+
+    gates: ClassVar[int] = 4
+    additive: ClassVar[bool] = True
 
     def __post_init__(self):
-        _check_common(self)
+        self._validate()
         _checks.non_negative_int("proj_size", self.proj_size)
         if self.proj_size >= self.hidden_size:
             raise ValueError(
@@ -200,39 +260,42 @@ class LSTMCell:
     def output_size(self) -> int:
         return self.proj_size or self.hidden_size
 
+    def param_spec(self, input_size: int) -> dict:
+        spec = super().param_spec(input_size)
+        if self.proj_size:
+            spec["w_hr"] = ((self.proj_size, self.hidden_size), "projection")
+        return spec
+
     def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> dict:
         """Returns torch-layout params (see the class docstring)."""
-        input_size = _checks.positive_int("input_size", input_size)
-        h, out = self.hidden_size, self.output_size
-        spec = {"w_ih": ((4 * h, input_size), "input"), "w_hh": ((4 * h, out), "recurrent")}
-        spec.update(_bias_spec(4, h, self.bias, self.double_bias))
-        if self.proj_size:
-            spec["w_hr"] = ((self.proj_size, h), "projection")
-        params = init_params(key, spec, h, preset, dtype)
+        params = super().init(key, input_size, preset=preset, dtype=dtype)
         if self.bias:
+            h = self.hidden_size
             forget = self.forget_bias + (1.0 if preset == "keras" else 0.0)
             params["b_ih"] = params["b_ih"].at[h : 2 * h].add(forget)
         return params
 
     def initial_carry(self, dtype=jnp.float32) -> LSTMState:
         """Returns ``LSTMState(h=zeros(P or H), c=zeros(H))``."""
+        dtype = precision.floating_dtype("dtype", dtype)
         return LSTMState(jnp.zeros((self.output_size,), dtype), jnp.zeros((self.hidden_size,), dtype))
 
-    def apply(self, params, carry: LSTMState, x: Array) -> tuple[LSTMState, Array]:
-        """One step: ``x: (I,)`` -> ``(LSTMState(h', c'), y=h')``."""
-        _check_x(params, x, 4, self.hidden_size)
-        h_prev, c_prev = carry
-        gi, gh = _gates(params, x, h_prev)
-        i, f, g, o = jnp.split(gi + gh, 4)
-        c = jax.nn.sigmoid(f) * c_prev + jax.nn.sigmoid(i) * jnp.tanh(g)
+    def recurrent_input(self, carry: LSTMState) -> Array:
+        return carry.h
+
+    def pointwise(self, w: dict, gi: Array, gh: Array, carry: LSTMState) -> tuple[LSTMState, Array]:
+        """``i, f, g, o = split(gi + gh)``; ``c' = σ(f) c + σ(i) tanh(g)``; ``h' = σ(o) tanh(c')``
+        (then ``W_hr h'`` with a projection)."""
+        i, f, g, o = jnp.split(gi + gh, 4, axis=-1)
+        c = jax.nn.sigmoid(f) * carry.c + jax.nn.sigmoid(i) * jnp.tanh(g)
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
         if self.proj_size:
-            h = params["w_hr"] @ h
-        return LSTMState(h, c), h
+            h = matmul_t(h, w["w_hr"])
+        return LSTMState(h, c), _output(w, h)
 
 
 @dataclasses.dataclass(frozen=True)
-class GRUCell(_ArrayCarry):
+class GRUCell(_GatedCell):
     """GRU cell with torch's gate order r, z, n.
 
     ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``, ``z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)``,
@@ -246,6 +309,7 @@ class GRUCell(_ArrayCarry):
       bias: whether the cell has biases.
       double_bias: ``False`` keeps one ``b_ih: (3H,)``; with ``reset_after=True`` an ``(H,)``
         ``b_hn`` stays too, because r multiplies it.
+      compute_dtype: as for :class:`ElmanCell`.
 
     Params: ``w_ih: (3H, I)``, ``w_hh: (3H, H)``, ``b_ih: (3H,)``, ``b_hh: (3H,)`` or ``b_hn: (H,)``.
     Carry: ``(H,)``.
@@ -262,37 +326,45 @@ class GRUCell(_ArrayCarry):
     reset_after: bool = True
     bias: bool = True
     double_bias: bool = True
+    compute_dtype: Any = None
+
+    gates: ClassVar[int] = 3
+    additive: ClassVar[bool] = False
 
     def __post_init__(self):
-        _check_common(self)
+        self._validate()
         _checks.boolean("reset_after", self.reset_after)
 
-    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> dict:
-        """Returns torch-layout params (see the class docstring)."""
-        input_size = _checks.positive_int("input_size", input_size)
-        h = self.hidden_size
-        spec = {"w_ih": ((3 * h, input_size), "input"), "w_hh": ((3 * h, h), "recurrent")}
-        spec.update(_bias_spec(3, h, self.bias, self.double_bias, b_hn=self.reset_after))
-        return init_params(key, spec, h, preset, dtype)
+    def param_spec(self, input_size: int) -> dict:
+        spec = super().param_spec(input_size)
+        if self.bias and not self.double_bias and self.reset_after:
+            spec["b_hn"] = ((self.hidden_size,), "bias")
+        return spec
 
-    def apply(self, params, carry: Array, x: Array) -> tuple[Array, Array]:
-        """One step: ``carry: (H,)``, ``x: (I,)`` -> ``(carry', y)``, both ``(H,)``."""
-        _check_x(params, x, 3, self.hidden_size)
+    def _fold(self, p: dict) -> dict:
+        """``b_hh`` stays on the recurrent side (r multiplies its n block). ``reset_after=False``:
+        ``gh`` covers r and z only; ``w_hn``, ``b_hn`` act on ``r * h`` in ``pointwise``."""
         h = self.hidden_size
-        gi = _affine(params["w_ih"], params.get("b_ih"), x)
-        w_hh, b_hh = params["w_hh"], params.get("b_hh")
+        b_hh = p.get("b_hh")
+        if b_hh is None and "b_hn" in p:
+            b_hh = jnp.concatenate([jnp.zeros((2 * h,), p["b_hn"].dtype), p["b_hn"]])
+        w = {"w_ih": p["w_ih"], "b_in": p.get("b_ih"), "w_hh": p["w_hh"], "b_rec": b_hh}
+        if not self.reset_after:
+            w.update(w_hh=p["w_hh"][: 2 * h], w_hn=p["w_hh"][2 * h:],
+                     b_rec=None if b_hh is None else b_hh[: 2 * h],
+                     b_hn=None if b_hh is None else b_hh[2 * h:])
+        return w
+
+    def pointwise(self, w: dict, gi: Array, gh: Array, carry: Array) -> tuple[Array, Array]:
+        """``r, z`` from ``gi + gh``; ``n = tanh(gi_n + r * gh_n)`` (``reset_after=False``:
+        ``gi_n + W_hn (r * h) + b_hn``); ``h' = (1 - z) n + z h``."""
+        h = self.hidden_size
+        r = jax.nn.sigmoid(gi[..., :h] + gh[..., :h])
+        z = jax.nn.sigmoid(gi[..., h : 2 * h] + gh[..., h : 2 * h])
         if self.reset_after:
-            if b_hh is None and "b_hn" in params:
-                b_hh = jnp.concatenate([jnp.zeros(2 * h, w_hh.dtype), params["b_hn"]])
-            gh = _affine(w_hh, b_hh, carry)
-            r = jax.nn.sigmoid(gi[:h] + gh[:h])
-            z = jax.nn.sigmoid(gi[h : 2 * h] + gh[h : 2 * h])
-            n = jnp.tanh(gi[2 * h :] + r * gh[2 * h :])
+            hn = r * gh[..., 2 * h:]
         else:
-            gh = _affine(w_hh[: 2 * h], None if b_hh is None else b_hh[: 2 * h], carry)
-            r = jax.nn.sigmoid(gi[:h] + gh[:h])
-            z = jax.nn.sigmoid(gi[h : 2 * h] + gh[h:])
-            hn = _affine(w_hh[2 * h :], None if b_hh is None else b_hh[2 * h :], r * carry)
-            n = jnp.tanh(gi[2 * h :] + hn)
-        h_new = (1.0 - z) * n + z * carry
-        return h_new, h_new
+            hn = _add(matmul_t(r * carry, w["w_hn"]), w["b_hn"])
+        n = jnp.tanh(gi[..., 2 * h:] + hn)
+        new = (1.0 - z) * n + z * carry
+        return new, _output(w, new)

@@ -7,6 +7,14 @@ A *sequence layer* is a frozen, hashable dataclass with ``output_size``,
 sequence ``xs: (T, I)`` -> ``ys: (T, output_size)``. Their params are plain pytrees:
 :class:`Recurrent` has its cell's params, :class:`Bidirectional` ``{"fwd": ..., "bwd": ...}`` and
 :class:`Stack` a ``list`` with one entry per layer. Batching is ``jax.vmap``.
+
+How the directions run over time is left to a *runner* (``apply`` uses :func:`scan_runner`, i.e.
+:func:`jaxrnn.scan`); an engine (:mod:`jaxrnn.engines`) passes its own runner to run the same
+combinators on a whole time-major batch ``xs: (T, B, I)``, so the merge modes, the dropout key
+scheme and the layer loop below are the only ones in the library. A runner is called as
+``runner(cell, params, xs, carries, lengths, reverses, unroll)`` with one entry per direction in
+``params``, ``carries`` and ``reverses`` (all directions read the same ``xs``), ``lengths`` of the
+batch's shape (or ``None``), and returns one ``(ys, carry)`` per direction.
 """
 
 from __future__ import annotations
@@ -20,7 +28,15 @@ import jax.numpy as jnp
 from jaxrnn import _checks
 from jaxrnn.scan import scan
 
-MERGE_MODES = ("concat", "sum", "mul", "ave")
+MERGE = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add,
+         "mul": jnp.multiply, "ave": lambda a, b: (a + b) / 2}
+MERGE_MODES = tuple(MERGE)
+
+
+def scan_runner(cell, params, xs, carries, lengths, reverses, unroll):
+    """The reference runner: :func:`jaxrnn.scan` for each direction of one sequence ``xs: (T, I)``."""
+    return tuple(scan(cell, p, xs, c, seq_length=lengths, reverse=r, unroll=unroll)
+                 for p, c, r in zip(params, carries, reverses))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +67,12 @@ class Recurrent:
 
     def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
         """``xs: (T, I)`` -> ``(ys: (T, output_size), carry)``; ``key`` is unused."""
-        return scan(self.cell, params, xs, carry, seq_length=seq_length, reverse=self.reverse,
-                    unroll=self.unroll)
+        return self.run(scan_runner, params, xs, carry, seq_length)
+
+    def run(self, runner, params, xs, carry, lengths, key=None):
+        """:meth:`apply` with ``runner`` evaluating time (see the module docstring)."""
+        ((ys, carry),) = runner(self.cell, (params,), xs, (carry,), lengths, (self.reverse,), self.unroll)
+        return ys, carry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,25 +110,41 @@ class Bidirectional:
 
     def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
         """``xs: (T, I)`` -> ``(ys: (T, output_size), (fwd_carry, bwd_carry))``."""
+        return self.run(scan_runner, params, xs, carry, seq_length)
+
+    def run(self, runner, params, xs, carry, lengths, key=None):
+        """:meth:`apply` with ``runner`` evaluating time (see the module docstring)."""
+        _checks.keys_match("params", params, ("fwd", "bwd"))
         c_fwd, c_bwd = (None, None) if carry is None else carry
-        kw = dict(seq_length=seq_length, unroll=self.unroll)
-        y_fwd, c_fwd = scan(self.cell, params["fwd"], xs, c_fwd, **kw)
-        y_bwd, c_bwd = scan(self.cell, params["bwd"], xs, c_bwd, reverse=True, **kw)
-        merged = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add,
-                  "mul": jnp.multiply, "ave": lambda a, b: (a + b) / 2}[self.merge](y_fwd, y_bwd)
-        return merged, (c_fwd, c_bwd)
+        (y_fwd, c_fwd), (y_bwd, c_bwd) = runner(self.cell, (params["fwd"], params["bwd"]), xs,
+                                                (c_fwd, c_bwd), lengths, (False, True), self.unroll)
+        return MERGE[self.merge](y_fwd, y_bwd), (c_fwd, c_bwd)
+
+
+def _per_row(fn, keys):
+    """Applies ``fn`` to every key of ``keys`` (any batch shape; one unbatched key is a batch of ())."""
+    for _ in range(keys.ndim):
+        fn = jax.vmap(fn)
+    return fn(keys)
 
 
 def dropout(key, x, rate: float):
     """Inverted dropout: zeroes each element of ``x`` with probability ``rate``, scales the rest.
 
+    One key draws the mask of all of ``x``. A batch of keys ``key: batch`` with a time-major
+    ``x: (T, *batch, F)`` gives each row the mask its own key draws for ``x[:, row]``, so a batched
+    call equals the unbatched calls row by row.
+
     Examples:
-      >>> dropout(jax.random.key(0), jnp.ones(4), 0.0).tolist()
-      [1.0, 1.0, 1.0, 1.0]
+      >>> dropout(jax.random.key(0), jnp.ones((1, 4)), 0.0).tolist()
+      [[1.0, 1.0, 1.0, 1.0]]
     """
     if rate == 0.0:
         return x
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    batch = tuple(range(key.ndim))
+    row_shape = x.shape[:1] + x.shape[1 + key.ndim:]
+    keep = _per_row(lambda k: jax.random.bernoulli(k, 1.0 - rate, row_shape), key)
+    keep = jnp.moveaxis(keep, batch, tuple(i + 1 for i in batch))  # (*batch, T, F) -> (T, *batch, F)
     return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
 
 
@@ -125,8 +161,11 @@ def check_dropout(value) -> float:
 class Stack:
     """Layers applied one after another; layer l+1 reads layer l's outputs.
 
-    With a ``key`` and ``dropout > 0``, every layer's output but the last goes through dropout.
-    Params: a ``list`` of per-layer params; carry: a ``tuple`` of per-layer carries.
+    With a ``key`` and ``dropout > 0``, every layer's output but the last goes through dropout
+    (layer ``l`` draws its mask from ``jax.random.split(key, (L, 2))[l, 1]``).
+    Params: a ``list`` of per-layer params; carry: a ``tuple`` of per-layer carries. Layers
+    2..L that are equal (with params of equal shapes) run as one ``jax.lax.scan`` over layers,
+    so compile time does not grow with depth.
 
     Examples:
       >>> net = Stack((Bidirectional(LSTMCell(8)), Bidirectional(LSTMCell(8))))
@@ -159,13 +198,60 @@ class Stack:
 
     def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
         """``xs: (T, I)`` -> ``(ys: (T, output_size), per-layer carries)``."""
-        carry = (None,) * len(self.layers) if carry is None else carry
+        return self.run(scan_runner, params, xs, carry, seq_length, key)
+
+    def run(self, runner, params, xs, carry, lengths, key=None):
+        """:meth:`apply` with ``runner`` evaluating time; ``key`` has the batch's shape."""
         n = len(self.layers)
-        keys = [(None, None)] * n if key is None else jax.random.split(key, (n, 2))
-        finals = []
-        for i, (layer, p, c, (k_layer, k_drop)) in enumerate(zip(self.layers, params, carry, keys)):
-            xs, c = layer.apply(p, xs, c, seq_length=seq_length, key=k_layer)
+        if not isinstance(params, (list, tuple)) or len(params) != n:
+            got = f"{len(params)} entries" if isinstance(params, (list, tuple)) else type(params).__name__
+            raise ValueError(f"params must be a list with one entry per layer ({n}), got {got}")
+        if carry is not None and (not isinstance(carry, (list, tuple)) or len(carry) != n):
+            got = f"{len(carry)} entries" if isinstance(carry, (list, tuple)) else type(carry).__name__
+            raise ValueError(f"carry must be a tuple with one entry per layer ({n}), got {got}")
+        carry = (None,) * n if carry is None else tuple(carry)
+        keys = None if key is None else _per_row(lambda k: jax.random.split(k, (n, 2)), key)
+
+        def one(i, layer, p, c, x):
+            k = None if keys is None else keys[..., i, 0]
+            x, c = _run_layer(layer, runner, p, x, c, lengths, k)
+            if keys is not None and self.dropout > 0 and not (isinstance(i, int) and i == n - 1):
+                x = jnp.where(i < n - 1, dropout(keys[..., i, 1], x, self.dropout), x)
+            return x, c
+
+        xs, first = one(0, self.layers[0], params[0], carry[0], xs)
+        if n == 1:
+            return xs, (first,)
+        if n > 2 and xs.shape[-1] == self.layers[1].output_size and _scannable(self.layers[1:], params[1:], carry[1:]):
+            def body(x, inp):
+                p, c, i = inp
+                return one(i, self.layers[1], p, c, x)
+
+            xs, rest = jax.lax.scan(body, xs, (_stack(params[1:]), _stack(carry[1:]), jnp.arange(1, n)))
+            return xs, (first,) + tuple(jax.tree.map(lambda a, k=k: a[k], rest) for k in range(n - 1))
+        finals = [first]
+        for i in range(1, n):
+            xs, c = one(i, self.layers[i], params[i], carry[i], xs)
             finals.append(c)
-            if k_drop is not None and i < n - 1:
-                xs = dropout(k_drop, xs, self.dropout)
         return xs, tuple(finals)
+
+
+def _run_layer(layer, runner, params, xs, carry, lengths, key):
+    """Runs one layer of a stack: built-in layers through ``runner``, others through ``apply``."""
+    if isinstance(layer, (Recurrent, Bidirectional)):
+        return layer.run(runner, params, xs, carry, lengths, key)
+    return layer.apply(params, xs, carry, seq_length=lengths, key=key)
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
+def _scannable(layers, params, carries) -> bool:
+    """True if all ``layers`` are equal built-in layers with params and carries of equal shapes."""
+    def shapes(tree):
+        return jax.tree.structure(tree), [(a.shape, a.dtype) for a in jax.tree.leaves(tree)]
+
+    return (len(set(layers)) == 1 and isinstance(layers[0], (Recurrent, Bidirectional))
+            and all(shapes(p) == shapes(params[0]) for p in params)
+            and all(shapes(c) == shapes(carries[0]) for c in carries))

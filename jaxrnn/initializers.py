@@ -17,7 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxrnn import _checks
+from jaxrnn import _checks, precision
 
 PRESETS = ("torch", "keras")
 ROLES = ("input", "recurrent", "projection", "bias")
@@ -32,7 +32,8 @@ def init_param(key, shape: tuple, role: str, hidden_size: int, preset: str, dtyp
       role: one of ``"input"``, ``"recurrent"``, ``"projection"``, ``"bias"``.
       hidden_size: H, which sets torch's bound ``1/sqrt(H)``.
       preset: ``"torch"`` or ``"keras"``.
-      dtype: a floating dtype.
+      dtype: a floating dtype (float32 or float64; :func:`init_params` draws 16-bit params in
+        float32).
 
     Returns:
       An array of ``shape`` and ``dtype``.
@@ -62,10 +63,10 @@ def init_params(key, spec: dict, hidden_size: int, preset: str, dtype) -> dict:
       0.0
     """
     _checks.one_of("preset", preset, PRESETS)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype, got {jnp.dtype(dtype)}")
+    dtype = precision.floating_dtype("dtype", dtype)
+    draw = precision.state_dtype(dtype)  # 16-bit params are drawn in float32, then rounded
     keys = jax.random.split(key, len(spec))
     return {
-        name: init_param(k, shape, role, hidden_size, preset, dtype)
+        name: init_param(k, shape, role, hidden_size, preset, draw).astype(dtype)
         for k, (name, (shape, role)) in zip(keys, spec.items())
     }

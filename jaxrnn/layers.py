@@ -11,19 +11,25 @@ letters: T time, B batch, I input, H hidden, L layers, D directions (2 if bidire
 - ``seq_lengths: (B,)`` ints in ``[0, T]`` (right padding): padded outputs are exactly 0, each row's
   final state is its state after its last valid step (its initial state for length 0), and the
   reverse direction starts at each row's last valid step.
-- ``merge_mode`` (bidirectional only; the last field): how the two directions' outputs combine,
+- ``merge_mode`` (bidirectional only): how the two directions' outputs combine,
   ``"concat"`` (torch, the default), ``"sum"``, ``"mul"`` or ``"ave"`` (Keras's ``Bidirectional``);
   with a non-concat mode ``output`` has ``H_out`` features and layer l > 0 takes ``H_out`` inputs.
+- ``engine``: ``"auto"`` (default), ``"reference"``, ``"xla"`` or ``"cudnn"``; every engine computes
+  the same function (see :mod:`jaxrnn.engines`).
+- ``compute_dtype``: ``None`` (the promoted dtype of input and params) or a floating dtype or its
+  name; matmul operands and ``output`` are in it, the recurrent state and ``h_n``/``c_n`` in the
+  state dtype (float32 when the compute dtype is 16-bit), see :mod:`jaxrnn.precision`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from jaxrnn import _checks, fused
+from jaxrnn import _checks, engines, precision
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell, LSTMState
 from jaxrnn.combinators import MERGE_MODES, Bidirectional, Recurrent, Stack, check_dropout
 from jaxrnn.scan import check_lengths
@@ -42,6 +48,8 @@ class _TorchShaped:
         _checks.one_of("merge_mode", self.merge_mode, MERGE_MODES)
         if self.merge_mode != "concat" and not self.bidirectional:
             raise ValueError(f"merge_mode={self.merge_mode!r} needs bidirectional=True, got bidirectional=False")
+        _checks.one_of("engine", self.engine, engines.ENGINES)
+        object.__setattr__(self, "compute_dtype", precision.dtype_name("compute_dtype", self.compute_dtype))
         self.cell()  # validates the cell's own hyperparameters
 
     @property
@@ -69,6 +77,22 @@ class _TorchShaped:
         """
         return self.network().init(key, self.input_size, preset=preset, dtype=dtype)
 
+    def check_params(self, params) -> None:
+        """Raises naming the path (e.g. ``params[1]['fwd']['w_hh']``) unless ``params`` has this
+        layer's structure, shapes and floating dtypes."""
+        if not isinstance(params, (list, tuple)) or len(params) != self.num_layers:
+            got = f"{len(params)} entries" if isinstance(params, (list, tuple)) else type(params).__name__
+            raise ValueError(f"params must be a list with one entry per layer ({self.num_layers}), got {got}")
+        cell, size = self.cell(), self.input_size
+        for l, (layer, p) in enumerate(zip(self.network().layers, params)):
+            if self.bidirectional:
+                _checks.keys_match(f"params[{l}]", p, ("fwd", "bwd"))
+                for d in ("fwd", "bwd"):
+                    cell.check_params(p[d], size, f"params[{l}][{d!r}]")
+            else:
+                cell.check_params(p, size, f"params[{l}]")
+            size = layer.output_size
+
     def apply(self, params, input, hx=None, *, seq_lengths=None, key=None):
         """Runs the layer; see the module docstring for shapes.
 
@@ -80,7 +104,8 @@ class _TorchShaped:
           key: PRNG key enabling inter-layer dropout (training); ``None`` disables dropout.
 
         Returns:
-          ``(output, h_n)``, LSTM ``(output, (h_n, c_n))``.
+          ``(output, h_n)``, LSTM ``(output, (h_n, c_n))``; ``output`` in the compute dtype,
+          ``h_n``/``c_n`` in the state dtype.
         """
         x = _checks.float_array("input", input)
         if x.ndim not in (2, 3):
@@ -90,37 +115,27 @@ class _TorchShaped:
             )
         if x.shape[-1] != self.input_size:
             raise ValueError(f"input: expected input_size {self.input_size}, got {x.shape[-1]}")
+        self.check_params(params)
         batched = x.ndim == 3
         if not batched:
-            x = x[None]
-        elif not self.batch_first:
-            x = jnp.swapaxes(x, 0, 1)
-        batch, steps = x.shape[0], x.shape[1]
+            x = x[:, None]
+        elif self.batch_first:
+            x = jnp.swapaxes(x, 0, 1)  # the one layout change: engines are time-major
+        steps, batch = x.shape[0], x.shape[1]
 
+        policy = precision.policy(self.compute_dtype, x, params)
         lengths = self._lengths(seq_lengths, batch, steps, batched)
-        carry = self._carry_from_hx(hx, batch, batched, x.dtype)
-        keys = None
-        if key is not None and self.dropout > 0 and self.num_layers > 1:
-            keys = jax.random.split(key, batch)
-
-        net = self.network()
-
-        def one(x_b, c_b, len_b, k_b):
-            return net.apply(params, x_b, c_b, seq_length=len_b, key=k_b)
-
-        in_axes = (0, 0, None if lengths is None else 0, None if keys is None else 0)
-        if fused.supports(net):  # batched time-major fast path, same results as the vmap below
-            out, finals = fused.apply_stack(net, params, jnp.swapaxes(x, 0, 1), carry, lengths, keys)
-            out = jnp.swapaxes(out, 0, 1)
-        else:
-            out, finals = jax.vmap(one, in_axes=in_axes)(x, carry, lengths, keys)
+        carry = self._carry_from_hx(hx, batch, batched, policy.state)
+        dropout_key = key is not None and self.dropout > 0 and self.num_layers > 1
+        row_keys = jax.random.split(key, batch) if dropout_key else None
+        engine = engines.resolve(self, policy, dropout_key, batch, steps)
+        out, finals = engines.run(engine, self, params, x, carry, lengths, row_keys)
         state = self._hx_from_carry(finals)
         if not batched:
-            return out[0], jax.tree.map(lambda s: s[:, 0], state)
-        if not self.batch_first:
+            return out[:, 0], jax.tree.map(lambda s: s[:, 0], state)
+        if self.batch_first:
             out = jnp.swapaxes(out, 0, 1)
         return out, state
-
 
     # -- conversions between torch's (L*D, B, H) state and the per-row pytree carry ---------------
 
@@ -140,6 +155,7 @@ class _TorchShaped:
         return [("hx", self.cell().output_size)]
 
     def _carry_from_hx(self, hx, batch, batched, dtype):
+        """Per-layer carries in the state ``dtype`` from torch's ``hx`` (``None``: zeros)."""
         ld = self.num_layers * self.num_directions
         if hx is None:
             tensors = [jnp.zeros((batch, ld, size), dtype) for _, size in self._state_shapes()]
@@ -150,7 +166,7 @@ class _TorchShaped:
                 t = _checks.float_array(name, t)
                 expected = (ld, batch, size) if batched else (ld, size)
                 _checks.shape(name, t, expected)
-                tensors.append(jnp.swapaxes(t, 0, 1) if batched else t[None])
+                tensors.append((jnp.swapaxes(t, 0, 1) if batched else t[None]).astype(dtype))
         return self._nest(tensors)
 
     def _split_hx(self, hx):
@@ -206,12 +222,15 @@ class RNN(_TorchShaped):
     bidirectional: bool = False
     double_bias: bool = True
     merge_mode: str = "concat"
+    engine: str = "auto"
+    compute_dtype: Any = None
 
     def __post_init__(self):
         self._validate()
 
     def cell(self) -> ElmanCell:
-        return ElmanCell(self.hidden_size, self.nonlinearity, self.bias, self.double_bias)
+        return ElmanCell(self.hidden_size, self.nonlinearity, self.bias, self.double_bias,
+                         compute_dtype=self.compute_dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,12 +254,15 @@ class GRU(_TorchShaped):
     double_bias: bool = True
     reset_after: bool = True
     merge_mode: str = "concat"
+    engine: str = "auto"
+    compute_dtype: Any = None
 
     def __post_init__(self):
         self._validate()
 
     def cell(self) -> GRUCell:
-        return GRUCell(self.hidden_size, self.reset_after, self.bias, self.double_bias)
+        return GRUCell(self.hidden_size, self.reset_after, self.bias, self.double_bias,
+                       compute_dtype=self.compute_dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,12 +288,15 @@ class LSTM(_TorchShaped):
     proj_size: int = 0
     double_bias: bool = True
     merge_mode: str = "concat"
+    engine: str = "auto"
+    compute_dtype: Any = None
 
     def __post_init__(self):
         self._validate()
 
     def cell(self) -> LSTMCell:
-        return LSTMCell(self.hidden_size, self.proj_size, self.bias, self.double_bias)
+        return LSTMCell(self.hidden_size, self.proj_size, self.bias, self.double_bias,
+                        compute_dtype=self.compute_dtype)
 
     def _state_shapes(self):
         return [("hx[0] (h_0)", self.cell().output_size), ("hx[1] (c_0)", self.hidden_size)]

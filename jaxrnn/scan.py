@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrnn import _checks
+from jaxrnn import _checks, precision
 from jaxrnn._steps import flags, guarded_step
 from jaxrnn.newton import Newton, NewtonInfo, newton
 from jaxrnn.parallel import Associative, associative, check_linear
@@ -55,7 +55,8 @@ def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False
       cell: any object following the cell protocol (see :mod:`jaxrnn.cells`).
       params: the cell's parameters.
       xs: ``(T, I)`` one unbatched sequence (use ``jax.vmap`` for batches).
-      carry: the initial carry; ``None`` means ``cell.initial_carry(xs.dtype)``.
+      carry: the initial carry; ``None`` means zeros (``cell.initial_carry``). It is carried in
+        the state dtype (:mod:`jaxrnn.precision`: float32 when the cell computes in 16 bits).
       seq_length: scalar int in ``[0, T]``; ``None`` means T.
       reverse: run from the last valid step to the first.
       unroll: passed to ``jax.lax.scan`` (sequential method).
@@ -132,8 +133,8 @@ def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
         raise ValueError(f"xs must have shape (T, input_size) (one unbatched sequence), got {tuple(xs.shape)}")
     _checks.boolean("reverse", reverse)
     _checks.positive_int("unroll", unroll)
-    if carry is None:
-        carry = cell.initial_carry(xs.dtype)
+    state = precision.policy(getattr(cell, "compute_dtype", None), xs, params).state
+    carry = cell.initial_carry(state) if carry is None else precision.cast_tree(carry, state)
     steps = xs.shape[0]
     if seq_length is not None:
         seq_length = check_lengths("seq_length", seq_length, steps)
@@ -144,7 +145,8 @@ def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
 
     if method == "sequential" and seq_length is None and resets is None:
         def step(c, x):
-            return cell.apply(params, c, x)
+            new, y = cell.apply(params, c, x)
+            return precision.cast_tree(new, state), y
 
         carry, ys = jax.lax.scan(step, carry, xs, reverse=reverse, unroll=unroll)
         return ys, carry, None

@@ -26,10 +26,11 @@ def test_merge_mode_combines_the_two_directions(merge):
     assert out.shape[-1] == layer.output_size == (8 if merge == "concat" else 4)
 
 
-def test_merge_mode_is_the_last_field_and_defaults_to_concat():
+def test_jaxrnn_fields_follow_torchs_and_merge_mode_defaults_to_concat():
+    """torch's positional arguments keep their positions; jaxrnn's own fields come after them."""
     for cls in (jaxrnn.RNN, jaxrnn.LSTM, jaxrnn.GRU):
         fields = list(cls.__dataclass_fields__)
-        assert fields[-1] == "merge_mode" and cls(2, 3).merge_mode == "concat"
+        assert fields[-3:] == ["merge_mode", "engine", "compute_dtype"] and cls(2, 3).merge_mode == "concat"
 
 
 def test_merge_mode_errors():

@@ -63,7 +63,7 @@ def from_torch(module):
       >>> import torch
       >>> layer, params = from_torch(torch.nn.LSTM(5, 8, num_layers=2))
       >>> layer
-      LSTM(input_size=5, hidden_size=8, num_layers=2, bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, double_bias=True, merge_mode='concat')
+      LSTM(input_size=5, hidden_size=8, num_layers=2, bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, double_bias=True, merge_mode='concat', engine='auto', compute_dtype=None)
     """
     kind = type(module).__name__
     if kind in _CELLS:

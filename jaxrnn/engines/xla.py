@@ -1,0 +1,127 @@
+"""The ``"xla"`` engine: a whole time-major batch per direction, with a cuDNN-style backward pass.
+
+Forward: ``gi = input_projection(w, x)`` for all T steps at once (one GEMM), then one
+``jax.lax.scan`` whose step is the recurrent GEMM and the cell's pointwise update. Backward (a
+custom VJP): the loop only carries the state's cotangent back through the pointwise VJP and the
+recurrent GEMM ``d_gh @ W_hh``; ``d_x = d_gi @ W_ih``, ``dW_ih = sum_t d_gi_t^T x_t``,
+``dW_hh = sum_t d_gh_t^T h_{t-1}`` and the bias gradients are each one GEMM (or sum) over all
+steps after the loop. Cotangents of the other weights a cell's ``pointwise`` reads (the LSTM
+projection, the reset-before GRU's ``W_hn``) are accumulated in the loop in the state dtype.
+
+Every formula comes from the cell's pieces (:mod:`jaxrnn.cells`); this module holds none.
+Shape letters: T time, B batch, I input, H hidden, k gates.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from jaxrnn import precision
+
+_CORE = ("w_ih", "b_in", "w_hh", "b_rec")  # the entries the GEMMs outside pointwise read
+
+
+def runner(cell, params, xs, carries, lengths, reverses, unroll):
+    """A runner (see :mod:`jaxrnn.combinators`) over a time-major batch ``xs: (T, B, I)``.
+
+    ``lengths: (B,)`` or ``None``; carries have a leading B axis (``None`` is zeros). Padded steps
+    read zeros instead of ``xs``, so a NaN there never reaches a gradient.
+    """
+    valid = None
+    if lengths is not None:
+        valid = jnp.arange(xs.shape[0])[:, None] < lengths[None, :]
+        xs = jnp.where(valid[..., None], xs, jnp.zeros_like(xs))
+    return tuple(direction(cell, p, xs, c, valid, r, unroll) for p, c, r in zip(params, carries, reverses))
+
+
+def direction(cell, params, xs, carry, valid, reverse: bool, unroll: int = 1):
+    """One direction: ``xs: (T, B, I)``, ``valid: (T, B) bool`` or None -> ``(ys, final carry)``.
+
+    Examples:
+      >>> from jaxrnn import LSTMCell
+      >>> cell = LSTMCell(8)
+      >>> ys, final = direction(cell, cell.init(jax.random.key(0), 5), jnp.ones((10, 3, 5)), None, None, False)
+      >>> ys.shape, final.c.shape
+      ((10, 3, 8), (3, 8))
+    """
+    w = cell.weights(params, xs)
+    state = precision.state_dtype(w["w_ih"].dtype)
+    if carry is None:
+        carry = jax.tree.map(lambda z: jnp.zeros((xs.shape[1],) + z.shape, state), cell.initial_carry(state))
+    carry = precision.cast_tree(carry, state)
+    return _recurrence(cell, reverse, unroll, w, xs, carry, valid)
+
+
+def _masked(new, y, old, valid):
+    """Keeps ``old`` and zeroes ``y`` on rows where ``valid: (B,)`` is False (``None``: all valid)."""
+    if valid is None:
+        return new, y
+    new = jax.tree.map(lambda n, o: jnp.where(valid[:, None], n, o), new, old)
+    return new, jnp.where(valid[:, None], y, jnp.zeros_like(y))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _recurrence(cell, reverse, unroll, w, xs, carry, valid):
+    return _forward(cell, reverse, unroll, w, xs, carry, valid)[0]
+
+
+def _forward(cell, reverse, unroll, w, xs, carry, valid):
+    gi = cell.input_projection(w, xs)  # (T, B, kH): one GEMM over all steps
+
+    def body(s, inp):
+        gi_t, v_t = inp
+        gh_t = cell.recurrent_projection(w, cell.recurrent_input(s))
+        new, y = _masked(*cell.pointwise(w, gi_t, gh_t, s), s, v_t)
+        return new, (y, s, gh_t)
+
+    final, (ys, states, gh) = jax.lax.scan(body, carry, (gi, valid), reverse=reverse, unroll=unroll)
+    return (ys, final), (w, xs, valid, gi, gh, states)
+
+
+def _backward(cell, reverse, unroll, res, cts):
+    w, xs, valid, gi, gh, states = res
+    d_ys, d_final = cts
+    state = precision.state_dtype(w["w_ih"].dtype)
+    extra = {k: v for k, v in w.items() if k not in _CORE}
+
+    def body(carry, inp):
+        d_s, d_extra = carry
+        gi_t, gh_t, s_t, v_t, dy_t = inp
+
+        def step(gi_t, gh_t, s_t, extra):
+            return _masked(*cell.pointwise({**w, **extra}, gi_t, gh_t, s_t), s_t, v_t)
+
+        d_gi, d_gh, d_prev, d_ex = jax.vjp(step, gi_t, gh_t, s_t, extra)[1]((d_s, dy_t))
+        (d_rec,) = jax.vjp(cell.recurrent_input, s_t)[1](precision.matmul(d_gh, w["w_hh"]))
+        d_prev = jax.tree.map(jnp.add, d_prev, d_rec)
+        d_extra = jax.tree.map(jnp.add, d_extra, precision.cast_tree(d_ex, state))
+        return (d_prev, d_extra), (d_gi if cell.additive else (d_gi, d_gh))
+
+    d_extra0 = precision.cast_tree(jax.tree.map(jnp.zeros_like, extra), state)
+    (d_carry, d_extra), outs = jax.lax.scan(body, (d_final, d_extra0), (gi, gh, states, valid, d_ys),
+                                            reverse=not reverse, unroll=unroll)
+    d_gi, d_gh = (outs, outs) if cell.additive else outs  # additive: gi, gh enter as gi + gh
+    d_w = {
+        "w_ih": _sum_outer(d_gi, xs, w["w_ih"].dtype),
+        "b_in": None if w["b_in"] is None else d_gi.sum((0, 1)).astype(w["b_in"].dtype),
+        "w_hh": _sum_outer(d_gh, cell.recurrent_input(states), w["w_hh"].dtype),
+        "b_rec": None if w["b_rec"] is None else d_gh.sum((0, 1)).astype(w["b_rec"].dtype),
+        **jax.tree.map(lambda d, v: d.astype(v.dtype), d_extra, extra),
+    }
+    d_xs = precision.matmul(d_gi, w["w_ih"]).astype(xs.dtype)
+    return d_w, d_xs, d_carry, None
+
+
+def _sum_outer(a, b, dtype):
+    """``sum_t a_t^T b_t`` as one GEMM with operands in ``dtype``: ``a: (T, B, K)``, ``b: (T, B, N)``
+    -> ``(K, N)``."""
+    a = a.reshape(-1, a.shape[-1]).astype(dtype)
+    b = b.reshape(-1, b.shape[-1]).astype(dtype)
+    return jax.lax.dot_general(a, b, (((0,), (0,)), ((), ())),
+                               preferred_element_type=precision.state_dtype(dtype)).astype(dtype)
+
+
+_recurrence.defvjp(_forward, _backward)
