@@ -112,6 +112,10 @@ class _GatedCell:
         input_size = _checks.positive_int("input_size", input_size)
         return init_params(key, self.param_spec(input_size), self.hidden_size, preset, dtype)
 
+    def recurrent_bias(self, params):
+        """torch's ``b_hh`` for ``params`` (``None`` if they have none)."""
+        return params.get("b_hh")
+
     def check_params(self, params, input_size: int, path: str = "params") -> None:
         """Raises naming ``path`` unless ``params`` has exactly this cell's names, shapes and a
         floating dtype."""
@@ -341,13 +345,18 @@ class GRUCell(_GatedCell):
             spec["b_hn"] = ((self.hidden_size,), "bias")
         return spec
 
+    def recurrent_bias(self, params):
+        """torch's ``b_hh``: ``b_hh``, or ``[0, 0, b_hn]`` for the one-bias reset-after form, or None."""
+        if "b_hn" in params:
+            b_hn = jnp.asarray(params["b_hn"])
+            return jnp.concatenate([jnp.zeros((2 * self.hidden_size,), b_hn.dtype), b_hn])
+        return params.get("b_hh")
+
     def _fold(self, p: dict) -> dict:
         """``b_hh`` stays on the recurrent side (r multiplies its n block). ``reset_after=False``:
         ``gh`` covers r and z only; ``w_hn``, ``b_hn`` act on ``r * h`` in ``pointwise``."""
         h = self.hidden_size
-        b_hh = p.get("b_hh")
-        if b_hh is None and "b_hn" in p:
-            b_hh = jnp.concatenate([jnp.zeros((2 * h,), p["b_hn"].dtype), p["b_hn"]])
+        b_hh = self.recurrent_bias(p)
         w = {"w_ih": p["w_ih"], "b_in": p.get("b_ih"), "w_hh": p["w_hh"], "b_rec": b_hh}
         if not self.reset_after:
             w.update(w_hh=p["w_hh"][: 2 * h], w_hn=p["w_hh"][2 * h:],

@@ -131,13 +131,12 @@ def _keras_weights(layer, p: dict) -> list[np.ndarray]:
     weights = [fix(np.asarray(p["w_ih"])).T, fix(np.asarray(p["w_hh"])).T]
     if not layer.bias:
         return weights
-    b_ih = np.asarray(p["b_ih"])
+    b_ih, b_hh = np.asarray(p["b_ih"]), layer.cell().recurrent_bias(p)
+    b_hh = np.zeros_like(b_ih) if b_hh is None else np.asarray(b_hh, dtype)
     if isinstance(layer, GRU) and layer.reset_after:
-        b_hh = np.asarray(p["b_hh"]) if "b_hh" in p else np.concatenate(
-            [np.zeros(2 * h, dtype), np.asarray(p.get("b_hn", np.zeros(h, dtype)))])
         weights.append(np.stack([fix(b_ih), fix(b_hh)]))
     else:  # one Keras bias: the two torch biases add up (GRU(reset_after=False): b_hn is outside r)
-        weights.append(fix(b_ih + np.asarray(p["b_hh"]) if "b_hh" in p else b_ih))
+        weights.append(fix(b_ih + b_hh))
     return weights
 
 

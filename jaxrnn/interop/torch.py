@@ -85,11 +85,18 @@ def from_torch(module):
             "module must be a torch.nn RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell, "
             f"got {type(module).__name__}"
         )
-    state = {name: t.detach().cpu().numpy() for name, t in module.named_parameters()}
     params = _empty_params(layer)
+    state = dict(module.named_parameters())
     for path, key, name in _param_names(layer):
-        _at(params, path)[key] = jnp.asarray(state[name])
+        _at(params, path)[key] = _from_tensor(state[name])
     return layer, params
+
+
+def _from_tensor(t):
+    """A torch tensor as a jax array of the same dtype (bfloat16 and float16 included)."""
+    dtype = jnp.dtype(str(t.dtype).removeprefix("torch."))
+    values = t.detach().cpu()
+    return jnp.asarray(values.numpy() if dtype.itemsize >= 4 else values.float().numpy(), dtype)
 
 
 def _empty_params(layer):
@@ -102,12 +109,10 @@ def _empty_params(layer):
 
 def _torch_bias_hh(cell, p: dict, dtype):
     """torch's ``b_hh`` for a cell whose params lack it (``double_bias=False``)."""
-    h = cell.hidden_size
-    if isinstance(cell, GRUCell):
-        if not cell.reset_after:
-            raise ValueError("layer: GRU(reset_after=False) has no torch.nn equivalent (torch resets after)")
-        return np.concatenate([np.zeros(2 * h, dtype), np.asarray(p["b_hn"], dtype)])
-    return np.zeros(p["b_ih"].shape, dtype)
+    if isinstance(cell, GRUCell) and not cell.reset_after:
+        raise ValueError("layer: GRU(reset_after=False) has no torch.nn equivalent (torch resets after)")
+    b_hh = cell.recurrent_bias(p)
+    return np.zeros(np.shape(p["b_ih"]), dtype) if b_hh is None else np.asarray(b_hh, dtype)
 
 
 def to_torch(layer, params):
@@ -162,13 +167,15 @@ def to_torch(layer, params):
     else:
         raise TypeError(f"layer must be a jaxrnn RNN, LSTM, GRU or cell, got {type(layer).__name__}")
 
-    dtype = np.asarray(params["w_ih"] if isinstance(params, dict) else _first_weight(params)).dtype
-    module = module.to(torch.float64 if dtype == np.float64 else torch.float32)
+    dtype = jnp.dtype((params["w_ih"] if isinstance(params, dict) else _first_weight(params)).dtype)
+    torch_dtype = getattr(torch, dtype.name)
+    wide = np.float64 if dtype == np.float64 else np.float32  # what numpy hands to torch
+    module = module.to(torch_dtype)
     state = {}
     for path, key, name in _param_names(layer):
         p = _at(params, path)
-        value = np.asarray(p[key], dtype) if key in p else _torch_bias_hh(cell, p, dtype)
-        state[name] = torch.from_numpy(np.array(value, dtype))
+        value = np.asarray(p[key], wide) if key in p else _torch_bias_hh(cell, p, wide)
+        state[name] = torch.from_numpy(np.array(value, wide)).to(torch_dtype)
     module.load_state_dict(state, strict=True)
     return module
 
