@@ -16,13 +16,16 @@ The built-in cells (:class:`ElmanCell`, :class:`LSTMCell`, :class:`GRUCell`) are
 
 - ``weights(params, x) -> w``: the params in the form the pieces read (biases folded, matrices in
   the compute dtype, biases in the state dtype; see :mod:`jaxrnn.precision`);
-- ``input_projection(w, x) -> gi``: ``x @ W_ih^T + b_in``, ``(..., kH)`` (k gates);
-- ``recurrent_projection(w, h) -> gh``: ``h @ W_hh^T + b_rec`` with ``h = recurrent_input(carry)``;
+- ``input_projection(w, x) -> gi``: ``x @ W_ih^T + b_in`` as a tuple of k gate blocks, each
+  ``(..., H)`` (one GEMM, then split);
+- ``recurrent_projection(w, h) -> gh``: ``h @ W_hh^T + b_rec`` with ``h = recurrent_input(carry)``,
+  likewise a tuple of gate blocks;
 - ``pointwise(w, gi, gh, carry) -> (carry', y)``: everything after the two GEMMs (it may read the
   other entries of ``w``, e.g. the LSTM projection).
 
 ``apply`` is exactly ``pointwise(w, input_projection(w, x), recurrent_projection(w, h), carry)``.
-``additive`` is True when ``pointwise`` reads ``gi`` and ``gh`` only through ``gi + gh``.
+``additive`` is True when ``pointwise`` reads each gate only through ``gi[j] + gh[j]``. Gates travel
+as separate blocks so that an engine can keep each block contiguous in memory over time.
 
 Parameters use torch's layout: weights are ``(out, in)`` and a step computes
 ``W_ih @ x + b_ih + W_hh @ h + b_hh``.
@@ -138,13 +141,17 @@ class _GatedCell:
         w.update({k: v for k, v in p.items() if k not in ("w_ih", "w_hh", "b_ih", "b_hh")})
         return w
 
-    def input_projection(self, w: dict, x) -> Array:
-        """``x: (..., I)`` -> ``gi = x @ W_ih^T + b_in: (..., kH)`` in the state dtype."""
-        return _add(matmul_t(x, w["w_ih"]), w["b_in"])
+    def input_projection(self, w: dict, x) -> tuple:
+        """``x: (..., I)`` -> ``gi = x @ W_ih^T + b_in`` as k blocks ``(..., H)``, state dtype."""
+        return self.blocks(_add(matmul_t(x, w["w_ih"]), w["b_in"]))
 
-    def recurrent_projection(self, w: dict, h) -> Array:
-        """``h: (..., H_out)`` -> ``gh = h @ W_hh^T + b_rec`` in the state dtype."""
-        return _add(matmul_t(h, w["w_hh"]), w["b_rec"])
+    def recurrent_projection(self, w: dict, h) -> tuple:
+        """``h: (..., H_out)`` -> ``gh = h @ W_hh^T + b_rec`` as blocks ``(..., H)``, state dtype."""
+        return self.blocks(_add(matmul_t(h, w["w_hh"]), w["b_rec"]))
+
+    def blocks(self, a) -> tuple:
+        """``(..., jH)`` -> the tuple of its j gate blocks ``(..., H)``."""
+        return tuple(jnp.split(a, a.shape[-1] // self.hidden_size, axis=-1))
 
     def apply(self, params, carry, x) -> tuple[Any, Array]:
         """One step: ``x: (..., I)``, ``carry`` with the same leading dims -> ``(carry', y)``."""
@@ -204,9 +211,9 @@ class ElmanCell(_GatedCell):
         self._validate()
         _checks.one_of("nonlinearity", self.nonlinearity, ("tanh", "relu"))
 
-    def pointwise(self, w: dict, gi: Array, gh: Array, carry: Array) -> tuple[Array, Array]:
+    def pointwise(self, w: dict, gi: tuple, gh: tuple, carry: Array) -> tuple[Array, Array]:
         """``h' = act(gi + gh)``; ``y = h'``."""
-        h = (jnp.tanh if self.nonlinearity == "tanh" else jax.nn.relu)(gi + gh)
+        h = (jnp.tanh if self.nonlinearity == "tanh" else jax.nn.relu)(gi[0] + gh[0])
         return h, _output(w, h)
 
 
@@ -287,10 +294,10 @@ class LSTMCell(_GatedCell):
     def recurrent_input(self, carry: LSTMState) -> Array:
         return carry.h
 
-    def pointwise(self, w: dict, gi: Array, gh: Array, carry: LSTMState) -> tuple[LSTMState, Array]:
-        """``i, f, g, o = split(gi + gh)``; ``c' = σ(f) c + σ(i) tanh(g)``; ``h' = σ(o) tanh(c')``
+    def pointwise(self, w: dict, gi: tuple, gh: tuple, carry: LSTMState) -> tuple[LSTMState, Array]:
+        """``i, f, g, o = gi + gh``; ``c' = σ(f) c + σ(i) tanh(g)``; ``h' = σ(o) tanh(c')``
         (then ``W_hr h'`` with a projection)."""
-        i, f, g, o = jnp.split(gi + gh, 4, axis=-1)
+        i, f, g, o = (a + b for a, b in zip(gi, gh))
         c = jax.nn.sigmoid(f) * carry.c + jax.nn.sigmoid(i) * jnp.tanh(g)
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
         if self.proj_size:
@@ -364,16 +371,15 @@ class GRUCell(_GatedCell):
                      b_hn=None if b_hh is None else b_hh[2 * h:])
         return w
 
-    def pointwise(self, w: dict, gi: Array, gh: Array, carry: Array) -> tuple[Array, Array]:
+    def pointwise(self, w: dict, gi: tuple, gh: tuple, carry: Array) -> tuple[Array, Array]:
         """``r, z`` from ``gi + gh``; ``n = tanh(gi_n + r * gh_n)`` (``reset_after=False``:
         ``gi_n + W_hn (r * h) + b_hn``); ``h' = (1 - z) n + z h``."""
-        h = self.hidden_size
-        r = jax.nn.sigmoid(gi[..., :h] + gh[..., :h])
-        z = jax.nn.sigmoid(gi[..., h : 2 * h] + gh[..., h : 2 * h])
+        r = jax.nn.sigmoid(gi[0] + gh[0])
+        z = jax.nn.sigmoid(gi[1] + gh[1])
         if self.reset_after:
-            hn = r * gh[..., 2 * h:]
+            hn = r * gh[2]
         else:
             hn = _add(matmul_t(r * carry, w["w_hn"]), w["b_hn"])
-        n = jnp.tanh(gi[..., 2 * h:] + hn)
+        n = jnp.tanh(gi[2] + hn)
         new = (1.0 - z) * n + z * carry
         return new, _output(w, new)

@@ -207,3 +207,15 @@ def test_xla_runner_on_a_stack_equals_the_vmapped_stack(layers):
 
     results = [jax.jit(jax.value_and_grad(f, argnums=(0, 1), has_aux=True))(params, x) for f in (fast, ref)]
     close(results[0], results[1], 1e-4)
+
+
+@pytest.mark.parametrize("variant", ["lstm_proj", "gru_reset_before", "rnn_tanh"])
+def test_xla_with_the_input_projection_hoisted_equals_the_reference(variant, monkeypatch):
+    """The accelerator form of the xla engine (``x @ W_ih^T`` for all steps before the loop)."""
+    monkeypatch.setattr(xla, "hoist_input_projection", lambda: True)
+    layer = VARIANTS[variant](num_layers=2, bidirectional=True, engine="reference")
+    keys = jax.random.split(jax.random.key(3), 3)
+    params, x = layer.init(keys[0]), layer_input(layer, 3, 6, keys[1])
+    hx, lengths = random_hx(layer, 3, keys[2]), jnp.array([6, 0, 2])
+    ref = outputs_and_grads(layer, params, x, hx, lengths)
+    close(outputs_and_grads(dataclasses.replace(layer, engine="xla"), params, x, hx, lengths), ref, 1e-4)

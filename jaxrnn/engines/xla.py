@@ -1,12 +1,16 @@
 """The ``"xla"`` engine: a whole time-major batch per direction, with a cuDNN-style backward pass.
 
-Forward: ``gi = input_projection(w, x)`` for all T steps at once (one GEMM), then one
-``jax.lax.scan`` whose step is the recurrent GEMM and the cell's pointwise update. Backward (a
+Forward: one ``jax.lax.scan`` whose step is the recurrent GEMM ``h @ W_hh^T`` and the cell's
+pointwise update. The input projection ``x @ W_ih^T`` is one GEMM over all T steps before the loop
+on accelerators; on CPU it stays in the loop (measured faster there: reading the precomputed gates
+back step by step cost more than the bigger GEMM saved, see benchmarks/RESULTS.md). Backward (a
 custom VJP): the loop only carries the state's cotangent back through the pointwise VJP and the
 recurrent GEMM ``d_gh @ W_hh``; ``d_x = d_gi @ W_ih``, ``dW_ih = sum_t d_gi_t^T x_t``,
 ``dW_hh = sum_t d_gh_t^T h_{t-1}`` and the bias gradients are each one GEMM (or sum) over all
 steps after the loop. Cotangents of the other weights a cell's ``pointwise`` reads (the LSTM
 projection, the reset-before GRU's ``W_hn``) are accumulated in the loop in the state dtype.
+Residuals keep each gate block contiguous over time (``(T, B, H)`` per block), so a step reads
+dense blocks.
 
 Every formula comes from the cell's pieces (:mod:`jaxrnn.cells`); this module holds none.
 Shape letters: T time, B batch, I input, H hidden, k gates.
@@ -68,16 +72,25 @@ def _recurrence(cell, reverse, unroll, w, xs, carry, valid):
     return _forward(cell, reverse, unroll, w, xs, carry, valid)[0]
 
 
+def hoist_input_projection() -> bool:
+    """Whether the forward computes ``x @ W_ih^T`` for all steps before the loop (not on CPU)."""
+    return jax.default_backend() != "cpu"
+
+
 def _forward(cell, reverse, unroll, w, xs, carry, valid):
-    gi = cell.input_projection(w, xs)  # (T, B, kH): one GEMM over all steps
+    hoist = hoist_input_projection()
 
     def body(s, inp):
-        gi_t, v_t = inp
+        x_t, v_t = inp
+        gi_t = x_t if hoist else cell.input_projection(w, x_t)
         gh_t = cell.recurrent_projection(w, cell.recurrent_input(s))
         new, y = _masked(*cell.pointwise(w, gi_t, gh_t, s), s, v_t)
-        return new, (y, s, gh_t)
+        # An additive cell reads gi + gh only: keep that sum as the residual (and no gh).
+        g_t = tuple(a + b for a, b in zip(gi_t, gh_t))
+        return new, (y, s, (g_t, None) if cell.additive else (gi_t, gh_t))
 
-    final, (ys, states, gh) = jax.lax.scan(body, carry, (gi, valid), reverse=reverse, unroll=unroll)
+    inputs = cell.input_projection(w, xs) if hoist else xs
+    final, (ys, states, (gi, gh)) = jax.lax.scan(body, carry, (inputs, valid), reverse=reverse, unroll=unroll)
     return (ys, final), (w, xs, valid, gi, gh, states)
 
 
@@ -94,7 +107,13 @@ def _backward(cell, reverse, unroll, res, cts):
         def step(gi_t, gh_t, s_t, extra):
             return _masked(*cell.pointwise({**w, **extra}, gi_t, gh_t, s_t), s_t, v_t)
 
-        d_gi, d_gh, d_prev, d_ex = jax.vjp(step, gi_t, gh_t, s_t, extra)[1]((d_s, dy_t))
+        if gh_t is None:  # additive: gi_t holds gi + gh, so d_gh = d_gi
+            zeros = (0.0,) * len(gi_t)
+            d_gi, d_prev, d_ex = jax.vjp(lambda g, s, e: step(g, zeros, s, e), gi_t, s_t, extra)[1]((d_s, dy_t))
+            d_gi = d_gh = jnp.concatenate(d_gi, -1)
+        else:
+            d_gi, d_gh, d_prev, d_ex = jax.vjp(step, gi_t, gh_t, s_t, extra)[1]((d_s, dy_t))
+            d_gi, d_gh = jnp.concatenate(d_gi, -1), jnp.concatenate(d_gh, -1)
         (d_rec,) = jax.vjp(cell.recurrent_input, s_t)[1](precision.matmul(d_gh, w["w_hh"]))
         d_prev = jax.tree.map(jnp.add, d_prev, d_rec)
         d_extra = jax.tree.map(jnp.add, d_extra, precision.cast_tree(d_ex, state))
