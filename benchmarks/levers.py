@@ -1,154 +1,184 @@
-"""Measures the performance levers of jaxrnn's fast path (results: benchmarks/RESULTS.md).
+"""Where the time of a layer's fwd+bwd goes, and what each lever of the xla engine changes.
 
-Unlike scripts/bench.py this reaches into ``jaxrnn.fused`` internals on purpose, to switch a
-lever off: ``--part paths`` times the reference path (vmap of ``Stack.apply`` + autodiff), the fast
-path with plain autodiff, and the fast path with its custom VJP; ``--part loop`` times bare LSTM
-loops (input projection hoisted, in the loop as two GEMMs, in the loop as ONE concatenated GEMM,
-with ``unroll`` 1 and 4); ``--part memory`` reports XLA's memory estimate and time of fwd+bwd at
-T=10000 with and without ``jax.checkpoint`` over chunks. Interleaved rounds; median and best.
+Unlike scripts/bench.py this reaches into :mod:`jaxrnn.engines.xla` on purpose (to time its
+pieces and to switch levers), so it lives here and not in scripts/. Everything runs in one process,
+in interleaved rounds after a warm-up; the tables show medians and the best round, and the same
+run times torch.nn, so only ratios within a run are meant to be compared.
 
-Run: ``PYTHONPATH=. python benchmarks/levers.py --part paths --shape 64,100,128,256``
+- ``--part breakdown``: torch fwd and fwd+bwd; jaxrnn fwd, fwd+bwd, the forward with its
+  residuals, the backward from those residuals, and the GEMMs after the backward loop alone
+  (``dx``, ``dW_ih``, ``dW_hh``, bias sums); the backward loop is the backward minus those.
+- ``--part levers``: fwd+bwd of the engine as shipped against: the input projection hoisted out
+  of the loop (what accelerators get), both directions of a bidirectional layer in one scan
+  (batched over a direction axis), ``unroll=2``, plain autodiff instead of the custom VJP, and
+  the reference engine.
+
+Run: ``python benchmarks/levers.py --part breakdown --config medium --cell lstm``
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 
 import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import jaxrnn  # noqa: E402
-from jaxrnn import fused  # noqa: E402
+from jaxrnn.engines import xla  # noqa: E402
+
+CONFIGS = {"medium": (64, 100, 128, 256, 1, False), "long": (16, 1000, 64, 128, 1, False),
+           "bilstm2": (64, 100, 128, 256, 2, True)}
+LAYERS = {"lstm": jaxrnn.LSTM, "gru": jaxrnn.GRU, "elman": jaxrnn.RNN}
 
 
-def _timed(fns: dict, args: dict, rounds: int) -> dict:
-    for k, f in fns.items():
-        jax.block_until_ready(f(*args[k]))
-    times = {k: [] for k in fns}
+def _interleaved(calls: dict, rounds: int) -> dict:
+    """``{name: (median ms, best ms)}`` over ``rounds`` interleaved rounds after one warm-up."""
+    for c in calls.values():
+        c()
+    times = {k: [] for k in calls}
     for _ in range(rounds):
-        for k, f in fns.items():
+        for k, c in calls.items():
             t0 = time.perf_counter()
-            jax.block_until_ready(f(*args[k]))
+            c()
             times[k].append(1e3 * (time.perf_counter() - t0))
     return {k: (statistics.median(v), min(v)) for k, v in times.items()}
 
 
-def paths(cell: str, b, t, i, h, rounds):
-    model = {"lstm": jaxrnn.LSTM, "gru": jaxrnn.GRU, "elman": jaxrnn.RNN}[cell](i, h)
+def _jitted(fn, *args):
+    compiled = jax.jit(fn).lower(*args).compile()
+    return lambda: jax.block_until_ready(compiled(*args))
+
+
+def _torch_calls(cell, b, t, i, h, layers, bi):
+    import torch
+
+    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "elman": torch.nn.RNN}[cell](
+        i, h, num_layers=layers, bidirectional=bi)
+    x = torch.randn(t, b, i)
+    xg = x.clone().requires_grad_(True)
+
+    def fwd():
+        with torch.no_grad():
+            module(x)
+
+    def fwdbwd():
+        module.zero_grad(set_to_none=True)
+        xg.grad = None
+        module(xg)[0].sum().backward()
+
+    return fwd, fwdbwd
+
+
+def breakdown(cell, cfg, rounds):
+    b, t, i, h, layers, bi = cfg
+    model = LAYERS[cell](i, h, num_layers=layers, bidirectional=bi, engine="xla")
     params = model.init(jax.random.key(0))
     x = jax.random.normal(jax.random.key(1), (t, b, i))
+    c = model.cell()
+    w = c.weights(params[0] if not bi else params[0]["fwd"], x)
+    carry = jax.tree.map(lambda z: jnp.zeros((b,) + z.shape), c.initial_carry())
+    outputs, res = jax.jit(lambda w, x, s: xla._forward(c, False, 1, w, x, s, None))(w, x, carry)
+    cts = jax.tree.map(jnp.ones_like, outputs)
+    k = c.gates * h
+    d_g = jax.random.normal(jax.random.key(2), (t, b, k))
+    hs = jax.random.normal(jax.random.key(3), (t, b, c.output_size))
+    t_fwd, t_fwdbwd = _torch_calls(cell, *cfg)
+    calls = {
+        "torch fwd": t_fwd,
+        "torch fwd+bwd": t_fwdbwd,
+        "jaxrnn fwd": _jitted(lambda p, x: model.apply(p, x)[0], params, x),
+        "jaxrnn fwd+bwd": _jitted(jax.grad(lambda p, x: jnp.sum(model.apply(p, x)[0]), argnums=(0, 1)), params, x),
+        "1 direction: forward with residuals": _jitted(lambda w, x, s: xla._forward(c, False, 1, w, x, s, None),
+                                                       w, x, carry),
+        "1 direction: backward from residuals": _jitted(lambda r, g: xla._backward(c, False, 1, r, g), res, cts),
+        "  of which dx = dG @ W_ih": _jitted(lambda g, w: jnp.einsum("tbk,ki->tbi", g, w), d_g, w["w_ih"]),
+        "  of which dW_ih = dG^T x": _jitted(lambda g, x: xla._sum_outer(g, x, jnp.float32), d_g, x),
+        "  of which dW_hh = dG^T h": _jitted(lambda g, h: xla._sum_outer(g, h, jnp.float32), d_g, hs),
+        "  of which bias sums": _jitted(lambda g: g.sum((0, 1)), d_g),
+    }
+    return _interleaved(calls, rounds)
 
-    def loss(p, x):
-        return jnp.sum(model.apply(p, x)[0])
 
-    fns = {}
-    orig_supports, orig_vjp = fused.supports, fused.has_custom_vjp
+def _both_directions_runner(cell, params, xs, carries, lengths, reverses, unroll):
+    """The xla runner with a bidirectional layer's two directions batched into one scan."""
+    if reverses != (False, True):
+        return xla.runner(cell, params, xs, carries, lengths, reverses, unroll)
+    valid = None
+    if lengths is not None:
+        valid = jnp.arange(xs.shape[0])[:, None] < lengths[None, :]
+        xs = jnp.where(valid[..., None], xs, 0.0)
+
+    def pair(a):
+        return None if a is None else jnp.stack([a, a[::-1]])
+
+    run = jax.vmap(lambda p, x, c, v: xla.direction(cell, p, x, c, v, False, unroll),
+                   in_axes=(0, 0, None if carries[0] is None else 0, None if valid is None else 0))
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *params)
+    carry = None if carries[0] is None else jax.tree.map(lambda *a: jnp.stack(a), *carries)
+    ys, finals = run(stacked, pair(xs), carry, pair(valid))
+    return ((ys[0], jax.tree.map(lambda a: a[0], finals)),
+            (ys[1][::-1], jax.tree.map(lambda a: a[1], finals)))
+
+
+@contextmanager
+def _patched(obj, name, value):
+    old = getattr(obj, name)
+    setattr(obj, name, value)
     try:
-        for name, supports, vjp in (("fast path, custom VJP", orig_supports, orig_vjp),
-                                    ("fast path, autodiff", orig_supports, lambda c: False),
-                                    ("reference (vmap + autodiff)", lambda n: False, orig_vjp)):
-            fused.supports, fused.has_custom_vjp = supports, vjp
-            f = jax.jit(jax.grad(loss, argnums=(0, 1)))
-            jax.block_until_ready(f(params, x))  # traces with this lever setting
-            fns[name] = f
+        yield
     finally:
-        fused.supports, fused.has_custom_vjp = orig_supports, orig_vjp
-    return _timed(fns, {k: (params, x) for k in fns}, rounds)
+        setattr(obj, name, old)
 
 
-def _lstm_math(g, c):
-    i, f, gg, o = jnp.split(g, 4, axis=-1)
-    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(gg)
-    return jax.nn.sigmoid(o) * jnp.tanh(c), c
-
-
-def _loop(kind, unroll):
-    def run(x, h0, w_ih, w_hh):
-        steps, batch, n_in = x.shape
-        if kind == "hoisted":
-            xs = (x.reshape(-1, n_in) @ w_ih.T).reshape(steps, batch, -1)
-        else:
-            xs = x
-        w_cat_t = jnp.concatenate([w_ih, w_hh], axis=1).T
-
-        def body(hc, x_t):
-            h, c = hc
-            if kind == "hoisted":
-                g = x_t + h @ w_hh.T
-            elif kind == "two GEMMs":
-                g = x_t @ w_ih.T + h @ w_hh.T
-            else:
-                g = jnp.concatenate([x_t, h], axis=1) @ w_cat_t
-            h, c = _lstm_math(g, c)
-            return (h, c), h
-
-        return jax.lax.scan(body, (h0, h0), xs, unroll=unroll)[1]
-    return jax.jit(run)
-
-
-def loop(b, t, i, h, rounds):
-    k = jax.random.split(jax.random.key(0), 4)
-    args = (jax.random.normal(k[0], (t, b, i)), jnp.zeros((b, h)),
-            0.1 * jax.random.normal(k[1], (4 * h, i)), 0.1 * jax.random.normal(k[2], (4 * h, h)))
-    fns = {f"{kind}, unroll={u}": _loop(kind, u) for kind in ("hoisted", "two GEMMs", "one GEMM")
-           for u in (1, 4)}
-    return _timed(fns, {n: args for n in fns}, rounds)
-
-
-def memory(b, t, i, h, chunk, rounds):
-    model = jaxrnn.LSTM(i, h)
+def levers(cell, cfg, rounds):
+    b, t, i, h, layers, bi = cfg
+    model = LAYERS[cell](i, h, num_layers=layers, bidirectional=bi, engine="xla")
     params = model.init(jax.random.key(0))
     x = jax.random.normal(jax.random.key(1), (t, b, i))
 
-    def plain(p, x):
-        return jnp.sum(model.apply(p, x)[0])
+    def fwdbwd(m):
+        return _jitted(jax.grad(lambda p, x: jnp.sum(m.apply(p, x)[0]), argnums=(0, 1)), params, x)
 
-    def chunked(p, x):
-        zeros = jnp.zeros((1, b, h))
-
-        @jax.checkpoint
-        def body(state, xc):
-            out, state = model.apply(p, xc, state)
-            return state, jnp.sum(out)
-
-        _, sums = jax.lax.scan(body, (zeros, zeros), x.reshape(t // chunk, chunk, b, i))
-        return jnp.sum(sums)
-
-    fns, out = {}, {}
-    for name, f in (("no checkpoint", plain), (f"jax.checkpoint per {chunk} steps", chunked)):
-        compiled = jax.jit(jax.grad(f, argnums=(0, 1))).lower(params, x).compile()
-        m = compiled.memory_analysis()
-        out[name] = (m.temp_size_in_bytes + m.output_size_in_bytes + m.argument_size_in_bytes) / 2**20
-        fns[name] = compiled
-    times = _timed(fns, {n: (params, x) for n in fns}, rounds)
-    return {n: (*times[n], out[n]) for n in fns}
+    direction = xla.direction
+    calls = {"torch fwd+bwd": _torch_calls(cell, *cfg)[1], "xla engine as shipped": fwdbwd(model)}
+    with _patched(xla, "hoist_input_projection", lambda: True):
+        calls["input projection hoisted out of the loop"] = fwdbwd(model)
+    if bi:
+        with _patched(xla, "runner", _both_directions_runner):
+            calls["both directions in one scan"] = fwdbwd(model)
+    with _patched(xla, "direction", lambda *a: direction(*a[:-1], 2)):
+        calls["unroll=2"] = fwdbwd(model)
+    with _patched(xla, "_recurrence", lambda c, r, u, *a: xla._forward(c, r, u, *a)[0]):
+        calls["autodiff instead of the custom VJP"] = fwdbwd(model)
+    calls["reference engine (vmap of jaxrnn.scan)"] = fwdbwd(dataclasses.replace(model, engine="reference"))
+    return _interleaved(calls, rounds)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--part", choices=("paths", "loop", "memory"), required=True)
-    parser.add_argument("--cell", default="lstm")
-    parser.add_argument("--shape", default="64,100,128,256", help="B,T,I,H")
-    parser.add_argument("--chunk", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("breakdown", "levers"), default="breakdown")
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="medium")
+    parser.add_argument("--cell", choices=sorted(LAYERS), default="lstm")
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args(argv)
-    b, t, i, h = map(int, args.shape.split(","))
-    print(f"{args.part} {args.cell} B={b} T={t} I={i} H={h}; load avg {os.getloadavg()[0]:.2f}")
-    if args.part == "paths":
-        res = paths(args.cell, b, t, i, h, args.rounds)
-    elif args.part == "loop":
-        res = loop(b, t, i, h, args.rounds)
-    else:
-        res = memory(b, t, i, h, args.chunk, args.rounds)
-    for name, vals in res.items():
-        extra = f", XLA estimate {vals[2]:.1f} MiB" if len(vals) > 2 else ""
-        print(f"  {name:32s} median {vals[0]:8.2f} ms, best {vals[1]:8.2f} ms{extra}")
-    print(f"  load avg after {os.getloadavg()[0]:.2f}")
+    import torch
+
+    torch.set_num_threads(os.cpu_count())
+    load = os.getloadavg()[0]
+    result = (breakdown if args.part == "breakdown" else levers)(args.cell, CONFIGS[args.config], args.rounds)
+    print(f"{args.part}: {args.config} {args.cell} (B, T, I, H, L, bidirectional) = {CONFIGS[args.config]}; "
+          f"jax {jax.__version__}; {args.rounds} interleaved rounds; load average {load:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after\n")
+    print("| what | median ms | best ms |\n|---|---|---|")
+    for name, (med, best) in result.items():
+        print(f"| {name} | {med:.2f} | {best:.2f} |")
 
 
 if __name__ == "__main__":

@@ -136,11 +136,15 @@ def _backward(cell, reverse, unroll, res, cts):
 
 def _sum_outer(a, b, dtype):
     """``sum_t a_t^T b_t`` as one GEMM with operands in ``dtype``: ``a: (T, B, K)``, ``b: (T, B, N)``
-    -> ``(K, N)``."""
+    -> ``(K, N)``.
+
+    It is computed as ``(b^T a)^T``: XLA:CPU runs ``b^T a`` (gates on the output's fast axis) about
+    1.3x faster, and the barrier keeps XLA from folding the small transpose back into the GEMM.
+    """
     a = a.reshape(-1, a.shape[-1]).astype(dtype)
     b = b.reshape(-1, b.shape[-1]).astype(dtype)
-    return jax.lax.dot_general(a, b, (((0,), (0,)), ((), ())),
-                               preferred_element_type=precision.state_dtype(dtype)).astype(dtype)
+    out = jax.lax.dot_general(b, a, (((0,), (0,)), ((), ())), preferred_element_type=precision.state_dtype(dtype))
+    return jax.lax.optimization_barrier(out).T.astype(dtype)
 
 
 _recurrence.defvjp(_forward, _backward)
