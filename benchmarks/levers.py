@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import statistics
 import sys
-import time
 from contextlib import contextmanager
 
 import jax
@@ -33,6 +31,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import jaxrnn  # noqa: E402
 from jaxrnn.engines import xla  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import timing  # noqa: E402  (scripts/timing.py)
+
 CONFIGS = {"medium": (64, 100, 128, 256, 1, False), "long": (16, 1000, 64, 128, 1, False),
            "bilstm2": (64, 100, 128, 256, 2, True)}
 LAYERS = {"lstm": jaxrnn.LSTM, "gru": jaxrnn.GRU, "elman": jaxrnn.RNN}
@@ -40,15 +41,7 @@ LAYERS = {"lstm": jaxrnn.LSTM, "gru": jaxrnn.GRU, "elman": jaxrnn.RNN}
 
 def _interleaved(calls: dict, rounds: int) -> dict:
     """``{name: (median ms, best ms)}`` over ``rounds`` interleaved rounds after one warm-up."""
-    for c in calls.values():
-        c()
-    times = {k: [] for k in calls}
-    for _ in range(rounds):
-        for k, c in calls.items():
-            t0 = time.perf_counter()
-            c()
-            times[k].append(1e3 * (time.perf_counter() - t0))
-    return {k: (statistics.median(v), min(v)) for k, v in times.items()}
+    return timing.median_best(timing.interleaved(calls, rounds, 1))
 
 
 def _jitted(fn, *args):
@@ -57,23 +50,7 @@ def _jitted(fn, *args):
 
 
 def _torch_calls(cell, b, t, i, h, layers, bi):
-    import torch
-
-    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "elman": torch.nn.RNN}[cell](
-        i, h, num_layers=layers, bidirectional=bi)
-    x = torch.randn(t, b, i)
-    xg = x.clone().requires_grad_(True)
-
-    def fwd():
-        with torch.no_grad():
-            module(x)
-
-    def fwdbwd():
-        module.zero_grad(set_to_none=True)
-        xg.grad = None
-        module(xg)[0].sum().backward()
-
-    return fwd, fwdbwd
+    return timing.torch_rnn(cell, b, t, i, h, layers, bi)
 
 
 def breakdown(cell, cfg, rounds):

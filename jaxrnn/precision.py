@@ -90,8 +90,7 @@ def matmul_t(x, w):
       >>> matmul_t(jnp.ones((2, 3)), jnp.ones((4, 3), jnp.bfloat16)).dtype
       dtype('float32')
     """
-    return jax.lax.dot_general(x.astype(w.dtype), w, (((x.ndim - 1,), (1,)), ((), ())),
-                               preferred_element_type=state_dtype(w.dtype))
+    return _dot(x, w, 1)
 
 
 def matmul(a, b):
@@ -102,8 +101,13 @@ def matmul(a, b):
       >>> matmul(jnp.ones((2, 4)), jnp.ones((4, 3), jnp.bfloat16)).dtype
       dtype('float32')
     """
-    return jax.lax.dot_general(a.astype(b.dtype), b, (((a.ndim - 1,), (0,)), ((), ())),
-                               preferred_element_type=state_dtype(b.dtype))
+    return _dot(a, b, 0)
+
+
+def _dot(a, w, w_axis: int):
+    """``a``'s last axis contracted with axis ``w_axis`` of the 2-D ``w`` (see :func:`matmul`)."""
+    return jax.lax.dot_general(a.astype(w.dtype), w, (((a.ndim - 1,), (w_axis,)), ((), ())),
+                               preferred_element_type=state_dtype(w.dtype))
 
 
 def cast_tree(tree, dtype):

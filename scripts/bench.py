@@ -28,7 +28,9 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # a fresh clone
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jaxrnn  # noqa: E402
+import timing  # noqa: E402  (scripts/timing.py)
 
 CONFIGS = {  # name: (B, T, I, H, num_layers, bidirectional)
     "seed": (1, 10, 5, 8, 1, False),
@@ -111,23 +113,7 @@ def _peak_bytes(compiled):
 
 
 def torch_fns(cfg, cell):
-    import torch
-
-    b, t, i, h, layers, bi = cfg
-    cls = {"elman": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell]
-    module = cls(i, h, num_layers=layers, bidirectional=bi)
-    x = torch.randn(t, b, i)
-    xg = x.clone().requires_grad_(True)
-
-    def fwd():
-        with torch.no_grad():
-            module(x)
-
-    def fwdbwd():
-        module.zero_grad(set_to_none=True)
-        xg.grad = None
-        module(xg)[0].sum().backward()
-
+    fwd, fwdbwd = timing.torch_rnn(cell, *cfg)
     return {"fwd": fwd, "fwdbwd": fwdbwd}, {"fwd": 0.0, "fwdbwd": 0.0}, {"fwd": None, "fwdbwd": None}
 
 
@@ -165,13 +151,7 @@ def run_case(name, cell, mode, builders, rounds, warmup):
         f, compile_s, mem = build(cfg)
         fns[label] = f[mode]
         info[label] = {"compile_s": compile_s[mode], "peak_bytes": mem[mode]}
-    for _ in range(warmup):
-        for f in fns.values():
-            f()
-    times = {label: [] for label in fns}
-    for _ in range(rounds):
-        for label, f in fns.items():
-            times[label].append(_time(f))
+    times = {k: [ms / 1e3 for ms in v] for k, v in timing.interleaved(fns, rounds, warmup).items()}
     flops = fwd_flops(*cfg, cell) * (3 if mode == "fwdbwd" else 1)
     result = {"config": name, "cell": cell, "mode": mode, "shape": dict(zip("BTIHLD", cfg[:4] + (cfg[4], 2 if cfg[5] else 1))),
               "gflop": flops / 1e9, "libs": {}}

@@ -27,7 +27,6 @@ import dataclasses
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 import traceback
@@ -37,7 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jaxrnn  # noqa: E402
+import timing  # noqa: E402  (scripts/timing.py)
 
 CONFIGS = {"medium": (64, 100, 128, 256), "long": (16, 1000, 64, 128), "wide": (128, 50, 256, 512)}
 SMOKE_CONFIGS = {"tiny": (4, 6, 5, 8)}
@@ -153,33 +154,12 @@ def _flax_fn(cell, cfg, dtype):
 def _torch_fn(cell, cfg, dtype):
     import torch
 
-    b, t, i, h = cfg
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    tdtype = getattr(torch, dtype)
-    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](i, h).to(device=device, dtype=tdtype)
-    x = torch.randn(t, b, i, device=device, dtype=tdtype, requires_grad=True)
-
-    def run():
-        module.zero_grad(set_to_none=True)
-        x.grad = None
-        module(x)[0].float().sum().backward()
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    return run
+    return timing.torch_rnn(cell, *cfg, device=device, dtype=dtype)[1]
 
 
 def _time(calls: dict, rounds: int, warmup: int) -> dict:
-    for _ in range(warmup):
-        for c in calls.values():
-            c()
-    times = {k: [] for k in calls}
-    for _ in range(rounds):
-        for k, c in calls.items():
-            t0 = time.perf_counter()
-            c()
-            times[k].append(1e3 * (time.perf_counter() - t0))
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: v[0] for k, v in timing.median_best(timing.interleaved(calls, rounds, warmup)).items()}
 
 
 def timings(configs: dict, rounds: int, warmup: int, budget: Budget, cells=("lstm", "gru"),

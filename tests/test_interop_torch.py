@@ -8,6 +8,7 @@ import torch
 
 import jaxrnn
 from jaxrnn.interop import from_torch, to_torch
+from conftest import randomize_torch
 
 TORCH_CELLS = [
     lambda: torch.nn.RNNCell(3, 5),
@@ -19,17 +20,9 @@ TORCH_CELLS = [
 ]
 
 
-def _randomize(module, seed=0):
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.uniform_(-0.6, 0.6)
-    return module
-
-
 @pytest.mark.parametrize("make", TORCH_CELLS)
 def test_torch_cells_match_over_a_sequence(make):
-    module = _randomize(make())
+    module = randomize_torch(make())
     cell, params = from_torch(module)
     xs = torch.randn(6, 3)
     state = None

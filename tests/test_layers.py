@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import jaxrnn
+from conftest import close, layer_input, random_hx
 
 LAYERS = [
     jaxrnn.RNN(4, 6, num_layers=2, bidirectional=True),
@@ -17,28 +18,10 @@ LAYERS = [
 ]
 
 
-def _close(a, b, tol=1e-6):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_allclose(x, y, atol=tol, rtol=0)
-
-
-def _batch(layer, batch=3, steps=7, seed=0):
-    shape = (batch, steps, layer.input_size) if layer.batch_first else (steps, batch, layer.input_size)
-    return jax.random.normal(jax.random.key(seed), shape)
-
-
-def _hx(layer, batch, seed=5):
-    ld = layer.num_layers * layer.num_directions
-    h = jax.random.normal(jax.random.key(seed), (ld, batch, layer.cell().output_size))
-    if isinstance(layer, jaxrnn.LSTM):
-        return h, jax.random.normal(jax.random.key(seed + 1), (ld, batch, layer.hidden_size))
-    return h
-
-
 @pytest.mark.parametrize("layer", LAYERS, ids=repr)
 def test_seed_shapes(layer):
     params = layer.init(jax.random.key(0))
-    out, state = layer.apply(params, _batch(layer, batch=1, steps=10))
+    out, state = layer.apply(params, layer_input(layer, 1, 10, jax.random.key(0)))
     d = layer.num_directions
     h_out = layer.cell().output_size
     expected = (1, 10, d * h_out) if layer.batch_first else (10, 1, d * h_out)
@@ -50,46 +33,46 @@ def test_seed_shapes(layer):
 @pytest.mark.parametrize("layer", LAYERS, ids=repr)
 def test_length_zero_row_returns_its_initial_state(layer):
     params = layer.init(jax.random.key(0))
-    hx = _hx(layer, 3)
-    out, state = layer.apply(params, _batch(layer), hx, seq_lengths=jnp.array([7, 0, 4]))
+    hx = random_hx(layer, 3, jax.random.key(5))
+    out, state = layer.apply(params, layer_input(layer, 3, 7, jax.random.key(0)), hx, seq_lengths=jnp.array([7, 0, 4]))
     row = 1
     out_row = out[row] if layer.batch_first else out[:, row]
     assert np.all(np.asarray(out_row) == 0.0)
-    _close(jax.tree.map(lambda s: s[:, row], state), jax.tree.map(lambda s: s[:, row], hx), tol=0)
+    close(jax.tree.map(lambda s: s[:, row], state), jax.tree.map(lambda s: s[:, row], hx), 0, rtol=0)
 
 
 @pytest.mark.parametrize("layer", LAYERS, ids=repr)
 def test_batch_equals_loop_over_unbatched_rows(layer):
     params = layer.init(jax.random.key(0))
-    x = _batch(layer)
-    hx = _hx(layer, 3)
+    x = layer_input(layer, 3, 7, jax.random.key(0))
+    hx = random_hx(layer, 3, jax.random.key(5))
     lengths = jnp.array([7, 2, 5])
     out, state = layer.apply(params, x, hx, seq_lengths=lengths)
     apply_row = jax.jit(lambda x, hx, n: layer.apply(params, x, hx, seq_lengths=n))  # one compile for 3 rows
     for b in range(3):
         x_b = x[b] if layer.batch_first else x[:, b]
         out_b, state_b = apply_row(x_b, jax.tree.map(lambda s: s[:, b], hx), lengths[b])
-        _close(out[b] if layer.batch_first else out[:, b], out_b)
-        _close(jax.tree.map(lambda s: s[:, b], state), state_b)
+        close(out[b] if layer.batch_first else out[:, b], out_b, 1e-6, rtol=0)
+        close(jax.tree.map(lambda s: s[:, b], state), state_b, 1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("layer", LAYERS, ids=repr)
 def test_jit_equals_eager_with_traced_lengths(layer):
     params = layer.init(jax.random.key(0))
-    x = _batch(layer)
+    x = layer_input(layer, 3, 7, jax.random.key(0))
     lengths = jnp.array([7, 0, 3])
     eager = layer.apply(params, x, seq_lengths=lengths)
     jitted = jax.jit(lambda p, x, n: layer.apply(p, x, seq_lengths=n))(params, x, lengths)
-    _close(eager, jitted)
+    close(eager, jitted, 1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("layer", LAYERS, ids=repr)
 def test_layer_equals_its_network_of_combinators(layer):
     params = layer.init(jax.random.key(0))
-    x = _batch(layer, batch=1)
+    x = layer_input(layer, 1, 7, jax.random.key(0))
     out, _ = layer.apply(params, x)
     ys, _ = layer.network().apply(params, x[0] if layer.batch_first else x[:, 0])
-    _close(out[0] if layer.batch_first else out[:, 0], ys)
+    close(out[0] if layer.batch_first else out[:, 0], ys, 1e-6, rtol=0)
 
 
 def test_models_are_hashable_and_jit_static():
@@ -98,7 +81,7 @@ def test_models_are_hashable_and_jit_static():
     run = jax.jit(lambda m, p, x: m.apply(p, x)[0], static_argnums=0)
     params = model.init(jax.random.key(0))
     x = jnp.ones((5, 2, 4))
-    _close(run(model, params, x), model.apply(params, x)[0])
+    close(run(model, params, x), model.apply(params, x)[0], 1e-6, rtol=0)
 
 
 def test_dropout_only_with_key_between_layers():
@@ -108,11 +91,11 @@ def test_dropout_only_with_key_between_layers():
     apply = jax.jit(lambda x, key: model.apply(params, x, key=key)[0])
     plain = apply(x, None)
     a, b, c = (apply(x, jax.random.key(i)) for i in (1, 1, 2))
-    _close(a, b, tol=0)
+    close(a, b, 0, rtol=0)
     assert not np.allclose(a, plain) and not np.allclose(a, c)
     single = jaxrnn.LSTM(4, 6, dropout=0.5)  # no layer above: dropout has nothing to act on
     p1 = single.init(jax.random.key(0))
-    _close(single.apply(p1, x, key=jax.random.key(1)), single.apply(p1, x), tol=0)
+    close(single.apply(p1, x, key=jax.random.key(1)), single.apply(p1, x), 0, rtol=0)
 
 
 def test_dropout_mask_statistics():
@@ -141,8 +124,8 @@ def test_keras_preset_for_layers():
 def test_gradient_flows_through_hx_and_lengths_under_jit():
     model = jaxrnn.GRU(4, 6, num_layers=2, bidirectional=True)
     params = model.init(jax.random.key(0))
-    x = _batch(model)
-    hx = _hx(model, 3)
+    x = layer_input(model, 3, 7, jax.random.key(0))
+    hx = random_hx(model, 3, jax.random.key(5))
 
     @jax.jit
     def loss(p, hx):

@@ -8,12 +8,14 @@ import pytest
 import jaxrnn
 from jaxrnn.interop import to_torch
 
-MERGES = {"concat": lambda a, b: jnp.concatenate([a, b], -1), "sum": jnp.add, "mul": jnp.multiply,
-          "ave": lambda a, b: (a + b) / 2}
+# The reference for each merge: the Keras layer that Keras's own Bidirectional merges with.
+KERAS_MERGE = {"concat": "Concatenate", "sum": "Add", "mul": "Multiply", "ave": "Average"}
 
 
-@pytest.mark.parametrize("merge", sorted(MERGES))
+@pytest.mark.parametrize("merge", sorted(KERAS_MERGE))
 def test_merge_mode_combines_the_two_directions(merge):
+    import keras
+
     layer = jaxrnn.LSTM(3, 4, bidirectional=True, merge_mode=merge)
     base = jaxrnn.LSTM(3, 4, bidirectional=True)
     params = base.init(jax.random.key(0))
@@ -21,7 +23,8 @@ def test_merge_mode_combines_the_two_directions(merge):
     lengths = jnp.array([6, 3])
     concat, state = base.apply(params, x, seq_lengths=lengths)
     out, state2 = layer.apply(params, x, seq_lengths=lengths)
-    np.testing.assert_allclose(out, MERGES[merge](concat[..., :4], concat[..., 4:]), atol=1e-6)
+    expected = getattr(keras.layers, KERAS_MERGE[merge])()([concat[..., :4], concat[..., 4:]])
+    np.testing.assert_allclose(out, np.asarray(expected), atol=1e-6)
     jax.tree.map(np.testing.assert_array_equal, state2, state)
     assert out.shape[-1] == layer.output_size == (8 if merge == "concat" else 4)
 

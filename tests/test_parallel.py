@@ -187,10 +187,12 @@ def test_linear_recurrence_vjp_matches_autodiff_of_a_loop():
     def loop(a, b):
         return jax.lax.scan(lambda h, ab: (ab[0] * h + ab[1],) * 2, jnp.zeros(3), (a, b))[1]
 
-    for chunk in (None, 5):
-        f = lambda a, b, chunk=chunk: jnp.sum(jnp.cos(jaxrnn.linear_recurrence(a, b, chunk_size=chunk)))  # noqa: E731
-        assert rel_err(jaxrnn.linear_recurrence(a, b, chunk_size=chunk), loop(a, b)) < 1e-5
-        assert rel_err(jax.grad(f, (0, 1))(a, b), jax.grad(lambda a, b: jnp.sum(jnp.cos(loop(a, b))), (0, 1))(a, b)) < 1e-4
+    for chunk in (None, 5):  # under jit: eager op-by-op dispatch costs far more than a compile
+        solve = jax.jit(lambda a, b, chunk=chunk: jaxrnn.linear_recurrence(a, b, chunk_size=chunk))
+        f = lambda a, b: jnp.sum(jnp.cos(solve(a, b)))  # noqa: E731
+        assert rel_err(solve(a, b), loop(a, b)) < 1e-5
+        assert rel_err(jax.jit(jax.grad(f, (0, 1)))(a, b),
+                       jax.jit(jax.grad(lambda a, b: jnp.sum(jnp.cos(loop(a, b))), (0, 1)))(a, b)) < 1e-4
 
 
 @pytest.mark.parametrize("method", ["associative", "newton"])

@@ -34,10 +34,10 @@ def _cast(tree, dtype):
     return jax.tree.map(lambda a: a.astype(dtype), tree)
 
 
-@pytest.mark.parametrize("engine", ["reference", "xla"])
-@pytest.mark.parametrize("name", list(MAKERS))
+@pytest.mark.parametrize("name,engine", [(name, "xla") for name in MAKERS]
+                         + [("lstm", "reference"), ("gru_reset_before", "reference")])
 def test_bfloat16_everywhere_stays_close_to_float32(name, engine):
-    model = MAKERS[name](num_layers=2, bidirectional=True, engine=engine)
+    model = MAKERS[name](bidirectional=True, engine=engine)
     params = _cast(model.init(jax.random.key(0)), BF16)
     x = jax.random.normal(jax.random.key(1), (7, 3, 4)).astype(BF16)
     lengths = jnp.array([7, 0, 4])
@@ -77,7 +77,7 @@ def test_compute_dtype_bfloat16_trains_float32_params(engine):
 
 
 def test_bfloat16_engines_agree():
-    model = jaxrnn.GRU(4, 6, num_layers=3, bidirectional=True)
+    model = jaxrnn.GRU(4, 6, num_layers=2, bidirectional=True)
     params = _cast(model.init(jax.random.key(0)), BF16)
     x = jax.random.normal(jax.random.key(1), (6, 2, 4)).astype(BF16)
     hx = random_hx(model, 2, jax.random.key(2)).astype(BF16)

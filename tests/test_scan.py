@@ -7,6 +7,7 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxrnn
+from conftest import close
 
 CELLS = [jaxrnn.ElmanCell(5), jaxrnn.LSTMCell(5, proj_size=3), jaxrnn.GRUCell(5),
          jaxrnn.GRUCell(5, reset_after=False)]
@@ -18,11 +19,6 @@ def _setup(cell, steps=8, input_size=3, seed=0):
     return params, xs
 
 
-def _close(a, b, tol=1e-6):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_allclose(x, y, atol=tol, rtol=0)
-
-
 @pytest.mark.parametrize("cell", CELLS, ids=repr)
 @pytest.mark.parametrize("length", [0, 1, 5, 8])
 def test_seq_length_pads_with_zero_and_keeps_last_valid_carry(cell, length):
@@ -30,10 +26,10 @@ def test_seq_length_pads_with_zero_and_keeps_last_valid_carry(cell, length):
     ys, carry = jaxrnn.scan(cell, params, xs, seq_length=length)
     if length:
         ys_valid, carry_valid = jaxrnn.scan(cell, params, xs[:length])
-        _close(ys[:length], ys_valid)
-        _close(carry, carry_valid)
+        close(ys[:length], ys_valid, 1e-6, rtol=0)
+        close(carry, carry_valid, 1e-6, rtol=0)
     else:
-        _close(carry, cell.initial_carry())
+        close(carry, cell.initial_carry(), 1e-6, rtol=0)
     assert np.all(np.asarray(ys[length:]) == 0.0)
 
 
@@ -45,10 +41,10 @@ def test_reverse_equals_flip_run_flip_on_valid_steps(cell, length):
     ys, carry = jaxrnn.scan(cell, params, xs, carry0, seq_length=length, reverse=True)
     if length:
         ys_flip, carry_flip = jaxrnn.scan(cell, params, xs[:length][::-1], carry0)
-        _close(ys[:length], ys_flip[::-1])
-        _close(carry, carry_flip)
+        close(ys[:length], ys_flip[::-1], 1e-6, rtol=0)
+        close(carry, carry_flip, 1e-6, rtol=0)
     else:
-        _close(carry, carry0)
+        close(carry, carry0, 1e-6, rtol=0)
     assert np.all(np.asarray(ys[length:]) == 0.0)
 
 
@@ -57,8 +53,8 @@ def test_reverse_without_length_is_flip_run_flip():
     params, xs = _setup(cell)
     ys, carry = jaxrnn.scan(cell, params, xs, reverse=True)
     ys_flip, carry_flip = jaxrnn.scan(cell, params, xs[::-1])
-    _close(ys, ys_flip[::-1])
-    _close(carry, carry_flip)
+    close(ys, ys_flip[::-1], 1e-6, rtol=0)
+    close(carry, carry_flip, 1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=repr)
@@ -67,17 +63,17 @@ def test_jit_equals_eager(cell):
     for reverse in (False, True):
         eager = jaxrnn.scan(cell, params, xs, seq_length=5, reverse=reverse)
         jitted = jax.jit(lambda p, x, n: jaxrnn.scan(cell, p, x, seq_length=n, reverse=reverse))(params, xs, 5)
-        _close(eager, jitted)
+        close(eager, jitted, 1e-6, rtol=0)
 
 
 def test_traced_lengths_are_clamped():
     cell = jaxrnn.GRUCell(4)
     params, xs = _setup(cell)
     run = jax.jit(lambda n: jaxrnn.scan(cell, params, xs, seq_length=n))
-    _close(run(100), jaxrnn.scan(cell, params, xs))
+    close(run(100), jaxrnn.scan(cell, params, xs), 1e-6, rtol=0)
     ys, carry = run(-3)
     assert np.all(np.asarray(ys) == 0.0)
-    _close(carry, cell.initial_carry())
+    close(carry, cell.initial_carry(), 1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=repr)
@@ -88,7 +84,7 @@ def test_vmap_over_rows_equals_loop_over_rows(cell):
     batched = jax.vmap(lambda x, n: jaxrnn.scan(cell, params, x, seq_length=n))(xs, lengths)
     for b in range(4):
         row = jaxrnn.scan(cell, params, xs[b], seq_length=lengths[b])
-        _close(jax.tree.map(lambda a: a[b], batched), row)
+        close(jax.tree.map(lambda a: a[b], batched), row, 1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=repr)
@@ -99,7 +95,7 @@ def test_vmap_over_parameter_ensemble(cell):
     assert ys.shape == (5, 8, cell.output_size)
     for e in range(5):
         member = jax.tree.map(lambda a: a[e], ensemble)
-        _close(ys[e], jaxrnn.scan(cell, member, xs)[0])
+        close(ys[e], jaxrnn.scan(cell, member, xs)[0], 1e-6, rtol=0)
     assert not np.allclose(ys[0], ys[1])
 
 
@@ -122,10 +118,10 @@ def test_zero_steps_return_initial_carry():
     carry0 = jaxrnn.LSTMState(jnp.ones(4), jnp.full(4, 2.0))
     ys, carry = jaxrnn.scan(cell, params, jnp.zeros((0, 3)), carry0, seq_length=0)
     assert ys.shape == (0, 4)
-    _close(carry, carry0)
+    close(carry, carry0, 1e-6, rtol=0)
 
 
 def test_unroll_gives_same_result():
     cell = jaxrnn.LSTMCell(4)
     params, xs = _setup(cell)
-    _close(jaxrnn.scan(cell, params, xs, unroll=4, seq_length=6), jaxrnn.scan(cell, params, xs, seq_length=6))
+    close(jaxrnn.scan(cell, params, xs, unroll=4, seq_length=6), jaxrnn.scan(cell, params, xs, seq_length=6), 1e-6, rtol=0)
