@@ -112,3 +112,10 @@ def tree_like(name: str, value, template, trailing: int = 0) -> None:
         shape = tuple(getattr(leaf, "shape", ()))
         if shape[len(shape) - trailing:] != tail or len(shape) < trailing:
             raise ValueError(f"{name} must have shape (..., {', '.join(map(str, tail))}), got {shape}")
+
+
+def per_layer(name: str, value, layers: int) -> None:
+    """Raises naming ``name`` unless ``value`` is a list or tuple with one entry per layer."""
+    if not isinstance(value, (list, tuple)) or len(value) != layers:
+        got = f"{len(value)} entries" if isinstance(value, (list, tuple)) else type(value).__name__
+        raise ValueError(f"{name} must be a list with one entry per layer ({layers}), got {got}")

@@ -203,12 +203,9 @@ class Stack:
     def run(self, runner, params, xs, carry, lengths, key=None):
         """:meth:`apply` with ``runner`` evaluating time; ``key`` has the batch's shape."""
         n = len(self.layers)
-        if not isinstance(params, (list, tuple)) or len(params) != n:
-            got = f"{len(params)} entries" if isinstance(params, (list, tuple)) else type(params).__name__
-            raise ValueError(f"params must be a list with one entry per layer ({n}), got {got}")
-        if carry is not None and (not isinstance(carry, (list, tuple)) or len(carry) != n):
-            got = f"{len(carry)} entries" if isinstance(carry, (list, tuple)) else type(carry).__name__
-            raise ValueError(f"carry must be a tuple with one entry per layer ({n}), got {got}")
+        _checks.per_layer("params", params, n)
+        if carry is not None:
+            _checks.per_layer("carry", carry, n)
         carry = (None,) * n if carry is None else tuple(carry)
         keys = None if key is None else _per_row(lambda k: jax.random.split(k, (n, 2)), key)
 

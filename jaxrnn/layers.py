@@ -80,9 +80,7 @@ class _TorchShaped:
     def check_params(self, params) -> None:
         """Raises naming the path (e.g. ``params[1]['fwd']['w_hh']``) unless ``params`` has this
         layer's structure, shapes and floating dtypes."""
-        if not isinstance(params, (list, tuple)) or len(params) != self.num_layers:
-            got = f"{len(params)} entries" if isinstance(params, (list, tuple)) else type(params).__name__
-            raise ValueError(f"params must be a list with one entry per layer ({self.num_layers}), got {got}")
+        _checks.per_layer("params", params, self.num_layers)
         cell, size = self.cell(), self.input_size
         for l, (layer, p) in enumerate(zip(self.network().layers, params)):
             if self.bidirectional:

@@ -161,3 +161,32 @@ def test_bad_interop_inputs():
     with pytest.raises(TypeError, match=r"layer must be a jaxrnn RNN, LSTM, GRU or cell, got Stack"):
         net = jaxrnn.Stack((jaxrnn.Recurrent(jaxrnn.GRUCell(4)),))
         to_torch(net, net.init(KEY, 3))
+
+
+STACK = jaxrnn.Stack((jaxrnn.Recurrent(jaxrnn.GRUCell(4)), jaxrnn.Recurrent(jaxrnn.GRUCell(4))))
+STACK_PARAMS = STACK.init(KEY, 3)
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: LSTM.apply(LSTM_PARAMS[:1], X[..., :5]), ValueError,
+     r"params must be a list with one entry per layer \(2\), got 1 entries"),
+    (lambda: GRU.apply(GRU_PARAMS + GRU_PARAMS, X), ValueError,
+     r"params must be a list with one entry per layer \(1\), got 2 entries"),
+    (lambda: GRU.apply(GRU_PARAMS[0], X), ValueError, r"params must be a list with one entry per layer \(1\), got dict"),
+    (lambda: LSTM.apply([LSTM_PARAMS[0], {"fwd": LSTM_PARAMS[1]["fwd"]}], X), ValueError,
+     r"params\[1\] must be a dict with the keys \['fwd', 'bwd'\], got \['fwd'\]"),
+    (lambda: LSTM.apply([LSTM_PARAMS[0], {**LSTM_PARAMS[1], "bwd": {**LSTM_PARAMS[1]["bwd"], "w_hh": jnp.ones((32, 9))}}],
+                        X), ValueError, r"params\[1\]\['bwd'\]\['w_hh'\] must have shape \(32, 8\), got \(32, 9\)"),
+    (lambda: GRU.apply([{k: v for k, v in GRU_PARAMS[0].items() if k != "b_hh"}], X), ValueError,
+     r"params\[0\] must have the keys \['b_hh', 'b_ih', 'w_hh', 'w_ih'\], got \['b_ih', 'w_hh', 'w_ih'\] "
+     r"\(missing \['b_hh'\]\)"),
+    (lambda: GRU.apply([{**GRU_PARAMS[0], "b_ih": jnp.ones(1)}], X), ValueError,
+     r"params\[0\]\['b_ih'\] must have shape \(24,\), got \(1,\)"),
+    (lambda: STACK.apply(STACK_PARAMS, jnp.ones((5, 3)), (jnp.zeros(4),)), ValueError,
+     r"carry must be a list with one entry per layer \(2\), got 1 entries"),
+    (lambda: STACK.apply(STACK_PARAMS[:1], jnp.ones((5, 3))), ValueError,
+     r"params must be a list with one entry per layer \(2\), got 1 entries"),
+])
+def test_params_and_carries_are_checked_against_the_model(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
