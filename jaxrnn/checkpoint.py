@@ -3,9 +3,8 @@
 File layout: ``MAGIC`` (12 bytes) | format version (uint32, little endian) | SHA-256 of the
 payload (32 bytes) | payload (``flax.serialization.msgpack_serialize`` of a state dict).
 
-A save writes a temporary file in the same directory, fsyncs it, ``os.replace``-s it over the
-target and fsyncs the directory, so a crash at any point leaves either the old or the new file,
-both complete. Loading checks the magic, the version, the checksum (a flipped byte or a truncated
+A save is an atomic write (:func:`jaxrnn.rundir.atomic_write`): a crash at any point leaves
+either the old or the new file, both complete. Loading checks the magic, the version, the checksum (a flipped byte or a truncated
 file is caught, never loaded) and that every array matches the shape and dtype of a template.
 """
 
@@ -21,6 +20,8 @@ import jax
 import numpy as np
 from flax import serialization
 
+from jaxrnn.rundir import atomic_write
+
 MAGIC = b"JAXRNN-CKPT\n"
 VERSION = 1
 _HEADER = len(MAGIC) + 4 + 32
@@ -29,14 +30,6 @@ _NAME = re.compile(r"ckpt-(\d{8})\.msgpack$")
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded: missing, corrupted, truncated or mismatched."""
-
-
-def _fsync_dir(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save(path: str, state) -> None:
@@ -48,19 +41,7 @@ def save(path: str, state) -> None:
       7
     """
     payload = serialization.msgpack_serialize(serialization.to_state_dict(state))
-    blob = MAGIC + struct.pack("<I", VERSION) + hashlib.sha256(payload).digest() + payload
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    _fsync_dir(folder)
+    atomic_write(path, MAGIC + struct.pack("<I", VERSION) + hashlib.sha256(payload).digest() + payload)
 
 
 def _read_payload(path: str) -> bytes:

@@ -15,13 +15,13 @@ import math
 import os
 import sys
 
-from jaxrnn.checkpoint import CheckpointError
-from jaxrnn.data import DataError
+from jaxrnn import rundir
 
 DEFAULTS = {
     "text": None, "max_chars": 2_000_000, "cell": "lstm", "hidden": 256, "layers": 1,
     "seq_len": 64, "batch_size": 32, "steps": 1000, "lr": 3e-3, "clip": 1.0, "seed": 0,
-    "log_every": 10, "eval_every": 250, "sample_every": 500, "out": os.path.join("runs", "charlm"),
+    "log_every": 10, "eval_every": 250, "sample_every": 500, "save_every": 100, "keep": 3,
+    "out": os.path.join("runs", "charlm"),
 }
 MODEL_KEYS = ("cell", "hidden", "layers")
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # the trainer returns 3 on a non-finite loss
@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     _model_flags(t, defaults=False)  # None = not given, so --resume can tell what was overridden
     for flag, kind in [("--seq-len", int), ("--batch-size", int), ("--steps", int),
                        ("--lr", float), ("--clip", float), ("--log-every", int),
-                       ("--eval-every", int), ("--sample-every", int)]:
+                       ("--eval-every", int), ("--sample-every", int), ("--save-every", int),
+                       ("--keep", int)]:
         t.add_argument(flag, type=_positive(kind), default=None,
                        help=f"default {DEFAULTS[flag[2:].replace('-', '_')]}")
     t.add_argument("--seed", type=int, default=None, help="default 0")
@@ -97,23 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
 # -- run configuration -------------------------------------------------------------------------
 
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file (is this a run directory?)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UsageError(f"{path}: not valid JSON") from None
-
-
 def train_config(args) -> dict:
     """The run's configuration: defaults, then the saved config (``--resume``), then given flags."""
     given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
     out = given.get("out", DEFAULTS["out"])
     config_path = os.path.join(out, "config.json")
     if args.resume:
-        saved = _read_json(config_path)
+        saved = rundir.read_json(config_path)
         for key in MODEL_KEYS + ("text", "max_chars", "seq_len", "batch_size", "seed"):
             if key in given and given[key] != saved.get(key):
                 raise UsageError(f"--resume: --{key.replace('_', '-')} {given[key]} does not match "
@@ -141,7 +132,7 @@ def load_run(run_dir, model, config):
     optimizer, template = state_template(model, config)
     path = checkpoint.latest(run_dir)
     if path is None:
-        raise CheckpointError(f"{run_dir}: no checkpoint (ckpt-*.msgpack) found")
+        raise checkpoint.CheckpointError(f"{run_dir}: no checkpoint (ckpt-*.msgpack) found")
     return optimizer, checkpoint.load(path, template)
 
 
@@ -149,22 +140,36 @@ def load_run(run_dir, model, config):
 
 
 def cmd_train(args) -> int:
+    from jaxrnn.signals import StopSignals
+
+    stop = StopSignals().install()  # before jax loads: no early signal is lost
+    try:
+        if args.num_processes != 1 or args.process_id != 0:
+            if args.coordinator_address is None:
+                raise UsageError("--num-processes and --process-id need --coordinator-address HOST:PORT")
+        if args.process_id != 0:  # process 0 alone writes the run directory
+            return _train_process(args, stop)
+        with rundir.exclusive(args.out or DEFAULTS["out"]):
+            return _train_process(args, stop)
+    finally:
+        stop.restore()
+
+
+def _train_process(args, stop) -> int:
     from jaxrnn.trainer import train
 
     if args.coordinator_address is not None:
         from jaxrnn import distributed
 
         distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
-    elif args.num_processes != 1 or args.process_id != 0:
-        raise UsageError("--num-processes and --process-id need --coordinator-address HOST:PORT")
     config = train_config(args)
     text, source = load_corpus(config)
     if args.process_id == 0:
-        return train(config, text, source, resume=args.resume)
+        return train(config, text, source, resume=args.resume, stop=stop)
     print(f"jaxrnn: process {args.process_id} of {args.num_processes} joined; process 0 reports "
           "and writes the run", file=sys.stderr)
     with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
-        return train(config, text, source, resume=args.resume)
+        return train(config, text, source, resume=args.resume, stop=stop)
 
 
 def cmd_sample(args) -> int:
@@ -174,7 +179,7 @@ def cmd_sample(args) -> int:
     from jaxrnn import charlm, data
     from jaxrnn.trainer import build_model
 
-    config = _read_json(os.path.join(args.run, "config.json"))
+    config = rundir.read_json(os.path.join(args.run, "config.json"))
     vocab = data.Vocab(config["vocab"])
     model = build_model(config, vocab.size)
     _, state = load_run(args.run, model, config)
@@ -222,7 +227,7 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return commands[args.command](args)
-    except (UsageError, DataError, CheckpointError, ValueError) as e:
+    except (UsageError, ValueError) as e:  # DataError, CheckpointError, RunDirError are ValueErrors
         print(f"jaxrnn: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

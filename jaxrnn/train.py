@@ -61,7 +61,9 @@ def make_step(loss_fn: Callable, optimizer: optax.GradientTransformation, *,
     ``carry`` enters with its ``reset`` rows zeroed (see :func:`reset_carry`) and ``new_carry``
     leaves with its gradient stopped, ready for the next chunk.
 
-    ``metrics`` is ``{"loss": (), "grad_norm": ()}`` (the global norm before clipping). With
+    ``metrics`` is ``{"loss": (), "grad_norm": (), "finite": ()}``: the loss, the global gradient
+    norm before clipping, and whether the loss, that norm and every updated parameter are finite
+    (a caller keeps params only while ``finite`` holds). With
     ``clip_norm``, gradients are rescaled by ``optax.clip_by_global_norm(clip_norm)`` before
     ``optimizer`` sees them, so ``opt_state = optimizer.init(params)`` either way.
 
@@ -95,7 +97,10 @@ def make_step(loss_fn: Callable, optimizer: optax.GradientTransformation, *,
             grads, _ = clip.update(grads, clip.init(params))
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        return params, opt_state, {"loss": loss, "grad_norm": norm}
+        finite = jnp.isfinite(loss) & jnp.isfinite(norm)
+        for leaf in jax.tree.leaves(params):
+            finite &= jnp.all(jnp.isfinite(leaf))
+        return params, opt_state, {"loss": loss, "grad_norm": norm, "finite": finite}
 
     def step(params, opt_state, batch, carry: Any = None, reset=None):
         if carry is None:

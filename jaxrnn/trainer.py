@@ -2,8 +2,11 @@
 
 Step ``s`` (0-based) trains on ``data.batch_at(train_ids, s, ...)``; the logged ``step`` is the
 number of completed updates, so a run resumed at step 10 logs exactly what an uninterrupted run
-logs. Per-step keys are ``fold_in(key(seed), step)``. Ctrl-C saves a checkpoint and exits with
-status 130; a non-finite loss stops without saving (the last good checkpoint stays) with status 3.
+logs. Per-step keys are ``fold_in(key(seed), step)``. A checkpoint is saved every ``save_every``
+steps (the newest ``keep`` stay) and at the end. SIGINT (Ctrl-C) and SIGTERM (what SLURM and
+Kubernetes send) save a checkpoint and exit with status 128 + the signal number (130, 143); a
+second one quits at once. A step whose loss, gradient norm or updated params are not finite is
+never kept: training stops with status 3 and the last good checkpoint stays.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrnn import charlm, checkpoint, data, distributed
+from jaxrnn import charlm, checkpoint, data, distributed, rundir
+from jaxrnn.signals import StopSignals
 from jaxrnn.train import make_step
 
 BITS = charlm.BITS
@@ -60,7 +64,7 @@ def plot(run_dir: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+    rows = rundir.read_metrics(os.path.join(run_dir, "metrics.jsonl"))
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([r["step"] for r in rows], [r["loss"] * BITS for r in rows], label="train")
     val = [r for r in rows if "val_bpc" in r]
@@ -73,15 +77,6 @@ def plot(run_dir: str) -> str:
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
-
-
-def _trim_metrics(path: str, last_step: int) -> None:
-    """Drops records logged after ``last_step`` (an interrupted run past its last checkpoint)."""
-    if not os.path.exists(path):
-        return
-    keep = [line for line in open(path) if json.loads(line)["step"] <= last_step]
-    with open(path, "w") as f:
-        f.writelines(keep)
 
 
 def build_model(config, vocab_size) -> charlm.CharLM:
@@ -120,8 +115,21 @@ def data_parallel(batch_size: int):
     return mesh, jax.process_index() == 0, rows
 
 
-def train(config: dict, text: str, source: str, resume: bool = False) -> int:
-    """Runs ``jaxrnn train`` for a resolved ``config``; returns the exit status."""
+def train(config: dict, text: str, source: str, resume: bool = False, stop: StopSignals | None = None) -> int:
+    """Runs ``jaxrnn train`` for a resolved ``config``; returns the exit status.
+
+    ``stop``: the installed :class:`StopSignals` (installed and restored here if ``None``).
+    """
+    own = stop is None
+    stop = stop.install() if own else stop
+    try:
+        return _train(config, text, source, resume, stop)
+    finally:
+        if own:
+            stop.restore()
+
+
+def _train(config, text, source, resume, stop) -> int:
     out = config["out"]
     vocab = data.Vocab.from_text(text)
     if config.get("vocab", vocab.chars) != vocab.chars:
@@ -132,21 +140,23 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
     data.num_chunks(len(train_ids), b, t)  # raises DataError if too short
     model = build_model(config, vocab.size)
     optimizer, state = state_template(model, config)
-    os.makedirs(out, exist_ok=True)
-    if resume:
-        latest = checkpoint.latest(out)
-        if latest is None:
-            raise checkpoint.CheckpointError(f"--resume: {out} has no checkpoint (ckpt-*.msgpack)")
+    latest = checkpoint.latest(out) if resume else None
+    if latest is not None:
         state = checkpoint.load(latest, state)
+    elif resume:
+        print(f"{out} has no checkpoint yet: starting at step 0 with its config", file=sys.stderr)
+    start = int(state["step"])
+    if not 0 <= start <= config["steps"]:
+        raise checkpoint.CheckpointError(
+            f"--steps {config['steps']} is below the run's step {start} (--steps is the total number of "
+            f"steps; ask for more than {start} to continue)" if start > 0 else
+            f"checkpoint {latest}: step {start} is negative")
     mesh, main, rows = data_parallel(b)
     config = {**config, "vocab": vocab.chars, "source": source, "corpus_chars": len(text)}
-    if main:  # only process 0 writes the run directory
-        with open(os.path.join(out, "config.json"), "w") as f:
-            json.dump(config, f, indent=1)
     metrics_path = os.path.join(out, "metrics.jsonl")
-    start = int(state["step"])
-    if main:
-        _trim_metrics(metrics_path, start)
+    if main:  # only process 0 writes the run directory
+        rundir.write_json(os.path.join(out, "config.json"), config)
+        rundir.trim_metrics(metrics_path, start)
     print(f"corpus: {source}, {len(text):,} characters ({len(train_ids):,} train, "
           f"{len(valid_ids):,} held out), vocabulary {vocab.size}", file=sys.stderr)
     print(f"model: {model}; {sum(np.size(x) for x in jax.tree.leaves(state['params'])):,} "
@@ -166,29 +176,28 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
         host_carry = distributed.to_host(carry)  # every process takes part; process 0 writes
         return main and checkpoint.save_step(out, step, {
             "params": params, "opt_state": opt_state, "step": step,
-            "key": jax.random.key_data(base_key), "carry": host_carry})
+            "key": jax.random.key_data(base_key), "carry": host_carry}, keep=config["keep"])
 
-    # The handler only ever sets the flag: a Ctrl-C that lands while this process waits in the
-    # collective below (most of a non-writing process's time) must not be overwritten by its result.
-    sigint = {"seen": False}
-    previous = signal.signal(signal.SIGINT, lambda *_: sigint.update(seen=True))
     interrupted = False
     progress = Progress(config["steps"], b * t)
-    status, step = 0, start
+    status, step, saved = 0, start, start
+    have_checkpoint = latest is not None  # the same on every process (a resumed run needs a shared --out)
     try:
         with open(metrics_path if main else os.devnull, "a") as log:
             while step < config["steps"]:
-                if distributed.any_process(sigint["seen"]):  # Ctrl-C in one process stops all
+                # The handler only ever sets its flag: a signal that lands while this process waits
+                # in this collective (most of a non-writing process's time) is not overwritten.
+                if distributed.any_process(stop.received is not None):  # one process stops all
                     interrupted = True
                     break
                 x, y, reset = data.batch_at(train_ids, step, b, t, config["seed"])
                 x, y, reset = distributed.shard_batch((x[rows], y[rows], reset[rows]), mesh)
                 new = step_fn(params, opt_state, (x, y), carry, reset)
                 loss = float(new[2]["loss"])
-                if not math.isfinite(loss):
-                    print(f"\njaxrnn: error: loss is {loss} at step {step + 1}; stopping. The last "
-                          f"good checkpoint is {checkpoint.latest(out)}; try a lower --lr.",
-                          file=sys.stderr)
+                if not bool(new[2]["finite"]):  # the update is dropped: params stay the last good
+                    what = f"loss is {loss}" if not math.isfinite(loss) else "the update is not finite"
+                    print(f"\njaxrnn: error: {what} at step {step + 1}; stopping. The last good "
+                          f"checkpoint is {checkpoint.latest(out)}; try a lower --lr.", file=sys.stderr)
                     status = 3
                     break
                 params, opt_state, metrics, carry = new
@@ -210,19 +219,20 @@ def train(config: dict, text: str, source: str, resume: bool = False) -> int:
                     print(f"--- sample at step {step} ---\n"
                           f"{vocab.decode(sample_fn(model, params, prime, 300, key, 0.8))}\n---",
                           file=sys.stderr)
-                if step % config["eval_every"] == 0:
+                if step % config["save_every"] == 0:
                     save(step)
+                    saved, have_checkpoint = step, True
     finally:
-        signal.signal(signal.SIGINT, previous)
         progress.close()
-    if status == 0 and step > start or interrupted:
+    if (status == 0 or interrupted) and (step > saved or not have_checkpoint):
         save(step)
     if main and os.path.exists(metrics_path) and os.path.getsize(metrics_path):
         print(f"loss curve: {plot(out)}", file=sys.stderr)
     if interrupted:
-        print(f"jaxrnn: interrupted at step {step}; checkpoint saved in {out}; continue with "
+        what = "interrupted" if stop.received in (None, signal.SIGINT) else signal.Signals(stop.received).name
+        print(f"jaxrnn: {what} at step {step}; checkpoint saved in {out}; continue with "
               f"`jaxrnn train --out {out} --resume`", file=sys.stderr)
-        return 130
+        return stop.exit_status if stop.received is not None else 130
     if status == 0:
         print(f"done: {step} steps; checkpoint in {out}. Try `jaxrnn sample --run {out}`",
               file=sys.stderr)

@@ -116,3 +116,42 @@ def randomize_torch(module, seed=0, scale=0.6):
         for p in module.parameters():
             p.uniform_(-scale, scale)
     return module
+
+
+# -- the jaxrnn command (tests of `jaxrnn train` and its run directory) -------------------------
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--log-every", "1",
+        "--eval-every", "5", "--sample-every", "10"]
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory):
+    """A small UTF-8 corpus file."""
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("def add(a, b):\n    return a + b\n\n" * 60, encoding="utf-8")
+    return str(path)
+
+
+def run(capsys, *argv):
+    """``jaxrnn ARGV`` in this process: ``(exit status, stdout, stderr)``."""
+    from jaxrnn.cli import main
+
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def records(run_dir):
+    return [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+
+
+def one_line_error(capsys, *argv, match):
+    """Asserts ``jaxrnn ARGV`` exits 2 with one line on stderr that contains ``match``."""
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2, err
+    assert err.count("\n") == 1 and err.startswith("jaxrnn: error: ") and "Traceback" not in err, err
+    assert match in err, err

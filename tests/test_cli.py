@@ -16,19 +16,9 @@ import jaxrnn
 from jaxrnn import checkpoint, distributed
 from jaxrnn.charlm import CharLM
 from jaxrnn.cli import main
+from conftest import TINY, one_line_error, records, run, text  # noqa: F401 (text: a fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--hidden", "16", "--seq-len", "8", "--batch-size", "4", "--log-every", "1",
-        "--eval-every", "5", "--sample-every", "10"]
-
-
-@pytest.fixture(scope="module")
-def text(tmp_path_factory):
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("def add(a, b):\n    return a + b\n\n" * 60, encoding="utf-8")
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, text):
     """A 30-step run shared by the tests (copied by those that change it)."""
@@ -40,23 +30,6 @@ def trained(tmp_path_factory, text):
 
 def copy_of(run_dir, tmp_path):
     return shutil.copytree(run_dir, str(tmp_path / "run"))
-
-
-def run(capsys, *argv):
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def records(run_dir):
-    return [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
-
-
-def one_line_error(capsys, *argv, match):
-    rc, out, err = run(capsys, *argv)
-    assert rc == 2, err
-    assert err.count("\n") == 1 and err.startswith("jaxrnn: error: ") and "Traceback" not in err
-    assert match in err, err
 
 
 def test_train_writes_a_run_that_learns_and_sample_and_summary_work(capsys, trained, text):

@@ -63,7 +63,7 @@ def test_train_on_two_processes_with_resume_logs_the_one_device_losses(text, one
                          per_process=lambda i: ["--out", str(elsewhere)] if i else [])
     assert "devices: 4 in 2 processes; rows 0:4 of each batch are fed by this process 0" in outs[0][1]
     assert "process 1 of 2 joined" in outs[1][1] and "loss" not in outs[1][1]
-    assert sorted(os.listdir(run_dir)) == ["ckpt-00000002.msgpack", "config.json", "loss.png",
+    assert sorted(os.listdir(run_dir)) == [".lock", "ckpt-00000002.msgpack", "config.json", "loss.png",
                                            "metrics.jsonl"]
     assert not os.path.exists(elsewhere) or os.listdir(elsewhere) == []
     # --resume (the run directory is shared by both processes) continues exactly.
