@@ -85,6 +85,8 @@ class CharLM:
 def sample(model: CharLM, params, prime, length: int, key, temperature: float = 1.0):
     """Feeds ``prime: (P,)`` ids (P >= 1) and samples ``length`` more ids -> ``(length,)``.
 
+    ``temperature`` divides the logits; 0 picks the most likely id at every step (greedy).
+
     Examples:
       >>> model = CharLM(10, hidden_size=8)
       >>> sample(model, model.init(jax.random.key(0)), jnp.array([1, 2]), 5, jax.random.key(1)).shape
@@ -95,7 +97,8 @@ def sample(model: CharLM, params, prime, length: int, key, temperature: float = 
     def one(carry, k):
         state, token = carry
         logits, state = model.apply(params, token.reshape(1, 1), state)
-        nxt = jax.random.categorical(k, logits[0, -1] / temperature)
+        drawn = jax.random.categorical(k, logits[0, -1] / jnp.maximum(temperature, 1e-6))
+        nxt = jnp.where(temperature > 0, drawn, jnp.argmax(logits[0, -1]))  # 0: the most likely
         return (state, nxt), nxt
 
     _, out = jax.lax.scan(one, (state, prime[-1]), jax.random.split(key, length))

@@ -68,13 +68,15 @@ def _read_payload(path: str) -> bytes:
     return payload
 
 
-def _flat(tree) -> dict:
-    """``{"a/b/0": leaf}`` for a state dict."""
+def _flat(tree, path: str = "") -> dict:
+    """``{"a/b/0": leaf}`` for a state dict (whose keys are all strings)."""
     if isinstance(tree, dict):
         out = {}
         for k, v in tree.items():
-            for sub, leaf in _flat(v).items():
-                out[f"{k}/{sub}" if sub else str(k)] = leaf
+            if not isinstance(k, str):
+                raise CheckpointError(f"the state has a non-string key {k!r} under {path or 'the root'!r}")
+            for sub, leaf in _flat(v, f"{path}/{k}" if path else k).items():
+                out[f"{k}/{sub}" if sub else k] = leaf
         return out
     return {"": tree}
 
@@ -91,13 +93,24 @@ def load(path: str, template):
     Raises:
       CheckpointError: missing, truncated, corrupted, other version, or not matching ``template``.
     """
+    want = _flat(serialization.to_state_dict(template))
+    limit = 2 * sum(np.asarray(v).nbytes for v in want.values()) + (1 << 20)
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0  # _read_payload says why the file cannot be read
+    if size > limit:
+        raise CheckpointError(f"checkpoint {path}: {size:,} bytes, more than the {limit:,} a state of "
+                              "this model can take; not loading it")
     payload = _read_payload(path)
     try:
         raw = serialization.msgpack_restore(payload)
     except Exception as e:  # checksum passed, so only a foreign writer gets here
         raise CheckpointError(f"checkpoint {path}: unreadable payload ({type(e).__name__})") from None
-    want = _flat(serialization.to_state_dict(template))
-    got = _flat(raw)
+    try:
+        got = _flat(raw)
+    except CheckpointError as e:
+        raise CheckpointError(f"checkpoint {path} does not match the model: {e}") from None
     if want.keys() != got.keys():
         missing = sorted(want.keys() - got.keys())[:3]
         extra = sorted(got.keys() - want.keys())[:3]

@@ -11,20 +11,32 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 
 from jaxrnn import rundir
+from jaxrnn.runconfig import CELLS, DEFAULTS, KINDS, LIMITS, MODEL_KEYS, flag, validate
 
-DEFAULTS = {
-    "text": None, "max_chars": 2_000_000, "cell": "lstm", "hidden": 256, "layers": 1,
-    "seq_len": 64, "batch_size": 32, "steps": 1000, "lr": 3e-3, "clip": 1.0, "seed": 0,
-    "log_every": 10, "eval_every": 250, "sample_every": 500, "save_every": 100, "keep": 3,
-    "out": os.path.join("runs", "charlm"),
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # the trainer returns 3 on a non-finite update
+HELP = {
+    "text": "UTF-8 text file to train on (default: the Python standard library's .py sources)",
+    "max_chars": "characters of the default corpus to use",
+    "cell": "recurrent cell",
+    "hidden": "hidden size of each layer",
+    "layers": "number of stacked layers",
+    "seq_len": "characters per training sequence (truncated BPTT chunk)",
+    "batch_size": "sequences per step (divisible by the number of devices)",
+    "steps": "total number of training steps (also when resuming)",
+    "lr": "Adam learning rate",
+    "clip": "global gradient-norm clip",
+    "seed": "seed of the initialisation, data order and samples",
+    "log_every": "steps between metrics records",
+    "eval_every": "steps between held-out evaluations",
+    "sample_every": "steps between printed samples",
+    "save_every": "steps between checkpoints (also saved at the end, on Ctrl-C and on SIGTERM)",
+    "keep": "number of newest checkpoints to keep",
+    "out": "run directory",
 }
-MODEL_KEYS = ("cell", "hidden", "layers")
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # the trainer returns 3 on a non-finite loss
 
 
 class UsageError(Exception):
@@ -36,28 +48,23 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
+def _add(p, key, *, given_only=False, **kwargs):
+    """Adds ``--KEY`` with its help and default; ``given_only``: default None (so --resume can tell
+    a given flag from a default one), the real default shown in the help."""
+    default = DEFAULTS[key]
+    if key in KINDS:
+        kwargs.setdefault("type", flag(key))
+    shown = "the stdlib sources" if key == "text" else default
+    p.add_argument(f"--{key.replace('_', '-')}", default=None if given_only else default,
+                   help=f"{HELP[key]} (default: {shown})" if key != "text" else HELP[key], **kwargs)
 
 
-def _model_flags(p, defaults=True):
-    d = DEFAULTS if defaults else {k: None for k in DEFAULTS}
-    p.add_argument("--text", default=d["text"], metavar="FILE",
-                   help="UTF-8 text file (default: the Python standard library's .py sources)")
-    p.add_argument("--max-chars", type=_positive(int), default=d["max_chars"],
-                   help="cap on the default corpus size (default %(default)s)")
-    p.add_argument("--cell", choices=("lstm", "gru", "rnn"), default=d["cell"])
-    p.add_argument("--hidden", type=_positive(int), default=d["hidden"], help="hidden size")
-    p.add_argument("--layers", type=_positive(int), default=d["layers"])
+def _model_flags(p, given_only=False):
+    _add(p, "text", given_only=given_only, metavar="FILE")
+    _add(p, "max_chars", given_only=given_only, metavar="N")
+    _add(p, "cell", given_only=given_only, choices=CELLS)
+    _add(p, "hidden", given_only=given_only, metavar="H")
+    _add(p, "layers", given_only=given_only, metavar="L")
 
 
 def _distributed_flags(p):
@@ -65,33 +72,37 @@ def _distributed_flags(p):
     g = p.add_argument_group("multi-process training (every process runs the same command)")
     g.add_argument("--coordinator-address", metavar="HOST:PORT",
                    help="address of process 0, reachable from every process")
-    g.add_argument("--num-processes", type=_positive(int), default=1, metavar="N")
-    g.add_argument("--process-id", type=int, default=0, metavar="I", help="0 .. N-1; 0 writes the run")
+    g.add_argument("--num-processes", type=int, default=1, metavar="N", help="number of processes (default: 1)")
+    g.add_argument("--process-id", type=int, default=0, metavar="I", help="0 .. N-1; 0 writes the run (default: 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from jaxrnn import __version__
+
     parser = _Parser(prog="jaxrnn", description="Train and sample character-level RNNs.")
+    parser.add_argument("--version", action="version", version=f"jaxrnn {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train a character LM (defaults: LSTM on the stdlib)")
-    _model_flags(t, defaults=False)  # None = not given, so --resume can tell what was overridden
-    for flag, kind in [("--seq-len", int), ("--batch-size", int), ("--steps", int),
-                       ("--lr", float), ("--clip", float), ("--log-every", int),
-                       ("--eval-every", int), ("--sample-every", int), ("--save-every", int),
-                       ("--keep", int)]:
-        t.add_argument(flag, type=_positive(kind), default=None,
-                       help=f"default {DEFAULTS[flag[2:].replace('-', '_')]}")
-    t.add_argument("--seed", type=int, default=None, help="default 0")
-    t.add_argument("--out", default=None, metavar="DIR", help=f"run directory ({DEFAULTS['out']})")
+    _model_flags(t, given_only=True)
+    for key in ("seq_len", "batch_size", "steps", "lr", "clip", "seed", "log_every", "eval_every",
+                "sample_every", "save_every", "keep"):
+        _add(t, key, given_only=True, metavar="N" if KINDS[key] is int else "X")
+    _add(t, "out", given_only=True, metavar="DIR")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     _distributed_flags(t)
     s = sub.add_parser("sample", help="generate text from a trained run")
-    s.add_argument("--run", default=DEFAULTS["out"], metavar="DIR")
-    s.add_argument("--prime", default="def ", help="text to start from (default %(default)r)")
-    s.add_argument("--length", type=_positive(int), default=500)
-    s.add_argument("--temperature", type=_positive(float), default=0.8)
-    s.add_argument("--seed", type=int, default=0)
-    m = sub.add_parser("summary", help="print the model table for the model flags")
+    s.add_argument("--run", default=DEFAULTS["out"], metavar="DIR", help="run directory (default: %(default)s)")
+    s.add_argument("--prime", default="def ", help="text to start from (default: %(default)r)")
+    s.add_argument("--length", type=flag("length"), default=500, metavar="N",
+                   help=f"characters to generate, at most {LIMITS['length']:,} (default: %(default)s)")
+    s.add_argument("--temperature", type=flag("temperature"), default=0.8, metavar="T",
+                   help="sampling temperature; 0 picks the most likely character (default: %(default)s)")
+    s.add_argument("--seed", type=flag("seed"), default=0, metavar="N", help="sampling seed (default: %(default)s)")
+    m = sub.add_parser("summary", help="print the model's parameter table for the model flags")
     _model_flags(m)
+    m.add_argument("--vocab-size", type=flag("vocab_size"), default=None, metavar="V",
+                   help="vocabulary size (default: counted from --text, or from the default corpus)")
     return parser
 
 
@@ -99,17 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train_config(args) -> dict:
-    """The run's configuration: defaults, then the saved config (``--resume``), then given flags."""
+    """The run's configuration: defaults, then the saved config (``--resume``), then given flags.
+
+    ``--text`` is kept as an absolute path, so a run resumes from any working directory.
+    """
     given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
+    if "text" in given:
+        given["text"] = os.path.abspath(given["text"])
     out = given.get("out", DEFAULTS["out"])
     config_path = os.path.join(out, "config.json")
     if args.resume:
-        saved = rundir.read_json(config_path)
+        saved = validate({**DEFAULTS, **rundir.read_json(config_path)}, config_path)
         for key in MODEL_KEYS + ("text", "max_chars", "seq_len", "batch_size", "seed"):
             if key in given and given[key] != saved.get(key):
                 raise UsageError(f"--resume: --{key.replace('_', '-')} {given[key]} does not match "
-                                 f"the run's {saved.get(key)}")
-        return {**DEFAULTS, **saved, **given}
+                                 f"the run's {saved.get(key)} (a run keeps its model and data)")
+        return {**saved, **given}
     if os.path.exists(config_path):
         raise UsageError(f"{out} already holds a run; use --resume to continue it or --out NEW_DIR")
     return {**DEFAULTS, **given}
@@ -179,7 +195,10 @@ def cmd_sample(args) -> int:
     from jaxrnn import charlm, data
     from jaxrnn.trainer import build_model
 
-    config = rundir.read_json(os.path.join(args.run, "config.json"))
+    path = os.path.join(args.run, "config.json")
+    config = validate({**DEFAULTS, **rundir.read_json(path)}, path)
+    if "vocab" not in config:
+        raise UsageError(f"{path}: vocab is missing")
     vocab = data.Vocab(config["vocab"])
     model = build_model(config, vocab.size)
     _, state = load_run(args.run, model, config)
@@ -194,13 +213,15 @@ def cmd_sample(args) -> int:
 
 
 def summary_table(model, params, batch_size: int, seq_len: int) -> str:
-    """The recurrent part's :func:`jaxrnn.summary` table framed by the embedding and the head."""
+    """The recurrent part's :func:`jaxrnn.summary` table framed by the embedding and the head,
+    with one total (the recurrent table's own total is labelled as the recurrent part's)."""
     import jaxrnn
 
     count = jaxrnn.param_count
+    recurrent = jaxrnn.summary(model.rnn, params["rnn"], (batch_size, seq_len, model.embed_size))
     return "\n".join([
         f"embedding: ({model.vocab_size}, {model.embed_size}), {count(params['embed']):,} params",
-        jaxrnn.summary(model.rnn, params["rnn"], (batch_size, seq_len, model.embed_size)),
+        recurrent.replace("Total params:", "Recurrent params:"),
         f"head (linear): ({model.hidden_size} -> {model.vocab_size}), {count(params['head']):,} params",
         f"Total params (embedding + recurrent + head): {count(params):,}",
     ])
@@ -213,26 +234,44 @@ def cmd_summary(args) -> int:
     from jaxrnn.trainer import build_model
 
     config = {**DEFAULTS, **{k: v for k, v in vars(args).items() if k in DEFAULTS}}
-    text, source = load_corpus(config)
-    vocab = data.Vocab.from_text(text)
-    model = build_model(config, vocab.size)
-    print(f"corpus: {source}, {len(text):,} characters, vocabulary {vocab.size}")
-    print(summary_table(model, model.init(jax.random.key(0)), config["batch_size"], config["seq_len"]))
+    if args.vocab_size is not None:
+        size, what = args.vocab_size, "given by --vocab-size"
+    else:
+        text, source = load_corpus(config)
+        size, what = data.Vocab.from_text(text).size, f"of {source} ({len(text):,} characters)"
+    model = build_model(config, size)
+    print(f"vocabulary: {size} characters, {what}")
+    params = jax.eval_shape(model.init, jax.random.key(0))  # shapes only: nothing is allocated
+    print(summary_table(model, params, config["batch_size"], config["seq_len"]))
     return 0
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``jaxrnn`` console script; returns the exit status."""
+    """Entry point of the ``jaxrnn`` console script; returns the exit status.
+
+    Every error is one line on stderr (``--debug`` shows the traceback instead).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
     commands = {"train": cmd_train, "sample": cmd_sample, "summary": cmd_summary}
     try:
         args = build_parser().parse_args(argv)
         return commands[args.command](args)
     except (UsageError, ValueError) as e:  # DataError, CheckpointError, RunDirError are ValueErrors
+        if debug:
+            raise
         print(f"jaxrnn: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("jaxrnn: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - a bug or an environment problem: still one line
+        if debug:
+            raise
+        message = str(e).splitlines()[0] if str(e) else ""
+        print(f"jaxrnn: error: {type(e).__name__}: {message} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

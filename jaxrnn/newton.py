@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import numbers
 from typing import NamedTuple
 
@@ -65,8 +66,8 @@ class Newton:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
-        if not self.tol > 0:
-            raise ValueError(f"tol must be > 0, got {self.tol}")
+        if not (self.tol > 0 and math.isfinite(self.tol)):
+            raise ValueError(f"tol must be a finite number > 0, got {self.tol}")
         if self.damping < 0:
             raise ValueError(f"damping must be >= 0, got {self.damping}")
         _checks.positive_int("max_iters", self.max_iters)

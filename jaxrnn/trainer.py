@@ -80,7 +80,17 @@ def plot(run_dir: str) -> str:
 
 
 def build_model(config, vocab_size) -> charlm.CharLM:
-    return charlm.CharLM(vocab_size, config["cell"], config["hidden"], config["layers"])
+    """The run's model; refuses one whose params would not fit (``runconfig.MAX_PARAMS``)."""
+    from jaxrnn.runconfig import MAX_PARAMS
+
+    model = charlm.CharLM(vocab_size, config["cell"], config["hidden"], config["layers"])
+    shapes = jax.eval_shape(model.init, jax.random.key(0))  # nothing is allocated
+    count = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(shapes))
+    if count > MAX_PARAMS:
+        raise ValueError(f"the model would have {count:,} parameters ({12 * count / 1e9:.0f} GB with "
+                         f"Adam's state), more than the {MAX_PARAMS:,} jaxrnn train allows; "
+                         "lower --hidden or --layers")
+    return model
 
 
 def state_template(model, config):
@@ -136,6 +146,9 @@ def _train(config, text, source, resume, stop) -> int:
         raise checkpoint.CheckpointError("--resume: the text's vocabulary differs from the run's")
     train_ids, valid_ids = data.split(vocab.encode(text), VALID_FRACTION)
     valid_ids = valid_ids[:MAX_VALID_CHARS]
+    if len(valid_ids) < 2:
+        raise data.DataError(f"the text is too short: {len(text)} characters leave {len(valid_ids)} "
+                             f"for the held-out split ({VALID_FRACTION:.0%}); it needs at least 2")
     b, t = config["batch_size"], config["seq_len"]
     data.num_chunks(len(train_ids), b, t)  # raises DataError if too short
     model = build_model(config, vocab.size)

@@ -84,18 +84,21 @@ def test_bad_files_give_one_line_errors(capsys, tmp_path, text):
     one_line_error(capsys, "train", "--text", str(tmp_path / "empty.txt"), match="the file is empty")
     one_line_error(capsys, "train", "--text", str(tmp_path / "bin.txt"), match="not UTF-8 text")
     one_line_error(capsys, "train", "--text", str(tmp_path / "short.txt"), "--out", out,
+                   match="the text is too short: 3 characters leave 1 for the held-out split")
+    (tmp_path / "small.txt").write_text("abcdefghij" * 20)
+    one_line_error(capsys, "train", "--text", str(tmp_path / "small.txt"), "--out", out,
                    match="too short for one batch")
 
 
 @pytest.mark.parametrize("argv, match", [
     (["train", "--hidden", "0"], "argument --hidden: must be > 0, got 0"),
-    (["train", "--hidden", "abc"], "argument --hidden: expected a int, got 'abc'"),
+    (["train", "--hidden", "abc"], "argument --hidden: expected an integer, got 'abc'"),
     (["train", "--lr", "-1"], "argument --lr: must be > 0, got -1"),
-    (["train", "--lr", "nan"], "argument --lr: must be > 0, got nan"),
+    (["train", "--lr", "nan"], "argument --lr: must be finite, got nan"),
     (["train", "--cell", "transformer"], "argument --cell: invalid choice: 'transformer'"),
-    (["train", "--steps", "1.5"], "argument --steps: expected a int, got '1.5'"),
+    (["train", "--steps", "1.5"], "argument --steps: expected an integer, got '1.5'"),
     (["fly"], "argument command: invalid choice: 'fly'"),
-    (["sample", "--temperature", "0"], "argument --temperature: must be > 0, got 0"),
+    (["sample", "--temperature", "-1"], "argument --temperature: must be >= 0, got -1.0"),
     (["sample", "--length", "-3"], "argument --length: must be > 0, got -3"),
     (["summary", "--layers", "0"], "argument --layers: must be > 0, got 0"),
 ])

@@ -236,8 +236,10 @@ def test_errors():
         jaxrnn.MinLSTMCell(0)
     with pytest.raises(ValueError, match="variant must be one of 'deer', 'quasi', 'damped'; got 'elk'"):
         jaxrnn.Newton(variant="elk")
-    with pytest.raises(ValueError, match="tol must be > 0, got 0"):
+    with pytest.raises(ValueError, match="tol must be a finite number > 0, got 0"):
         jaxrnn.Newton(tol=0.0)
+    with pytest.raises(ValueError, match="tol must be a finite number > 0, got inf"):
+        jaxrnn.Newton(tol=float("inf"))
     with pytest.raises(TypeError, match="tol must be a float, got str"):
         jaxrnn.Newton(tol="small")
     with pytest.raises(ValueError, match="damping must be >= 0, got -1"):

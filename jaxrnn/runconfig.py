@@ -1,0 +1,98 @@
+"""The configuration of a ``jaxrnn train`` run: defaults, what each value may be, and one check
+used both for command-line flags and for a ``config.json`` read back (which a user may have edited).
+
+Imports nothing heavy (the command parses its flags before jax loads).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+DEFAULTS = {
+    "text": None, "max_chars": 2_000_000, "cell": "lstm", "hidden": 256, "layers": 1,
+    "seq_len": 64, "batch_size": 32, "steps": 1000, "lr": 3e-3, "clip": 1.0, "seed": 0,
+    "log_every": 10, "eval_every": 250, "sample_every": 500, "save_every": 100, "keep": 3,
+    "out": os.path.join("runs", "charlm"),
+}
+MODEL_KEYS = ("cell", "hidden", "layers")
+CELLS = ("lstm", "gru", "rnn")
+# Numbers: their kind, and an upper bound where a larger value would run out of memory or time
+# rather than fail (the model's total size is checked separately, see MAX_PARAMS).
+KINDS = {"max_chars": int, "hidden": int, "layers": int, "seq_len": int, "batch_size": int,
+         "steps": int, "lr": float, "clip": float, "seed": int, "log_every": int, "eval_every": int,
+         "sample_every": int, "save_every": int, "keep": int, "length": int, "temperature": float,
+         "vocab_size": int}
+LIMITS = {"hidden": 65_536, "layers": 64, "seq_len": 1 << 20, "batch_size": 1 << 20, "vocab_size": 1 << 20,
+          "max_chars": 1 << 31, "length": 1_000_000, "seed": (1 << 32) - 1}
+MAX_PARAMS = 1_000_000_000  # 12 GB with Adam's two moments in float32
+
+
+def check_value(key: str, value):
+    """Returns ``value`` if it may be the setting ``key``, else raises ``ValueError`` saying why.
+
+    Examples:
+      >>> check_value("hidden", 128)
+      128
+      >>> check_value("lr", -1.0)
+      Traceback (most recent call last):
+      ValueError: lr must be > 0, got -1.0
+    """
+    kind = KINDS[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise ValueError(f"{key} must be {'a number' if kind is float else 'an integer'}, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{key} must be finite, got {value}")
+    low, strict = {"seed": (0, False), "temperature": (0, False)}.get(key, (0, True))
+    if value < low or (strict and value == low):
+        raise ValueError(f"{key} must be {'>' if strict else '>='} {low}, got {value}")
+    if key in LIMITS and value > LIMITS[key]:
+        raise ValueError(f"{key} must be at most {LIMITS[key]:,}, got {value:,}")
+    return value
+
+
+def flag(key: str):
+    """An argparse ``type`` for the setting ``key``: parses the text, then :func:`check_value`."""
+    import argparse
+
+    kind = KINDS[key]
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'a number' if kind is float else 'an integer'}, got {text!r}") from None
+        try:
+            return check_value(key, value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix(f"{key} ")) from None
+
+    parse.__name__ = key
+    return parse
+
+
+def validate(config: dict, where: str) -> dict:
+    """Checks every setting of a run's ``config`` (as read from ``where``); returns it.
+
+    Raises:
+      ValueError: naming ``where`` and the setting, e.g. ``config.json: lr must be > 0, got -1``.
+    """
+    def fail(message):
+        raise ValueError(f"{where}: {message}")
+
+    for key in DEFAULTS.keys() - {"text", "out", "cell"}:
+        if key not in config:
+            fail(f"{key} is missing")
+        try:
+            check_value(key, config[key])
+        except ValueError as e:
+            fail(str(e))
+    if config.get("cell") not in CELLS:
+        fail(f"cell must be one of {', '.join(CELLS)}, got {config.get('cell')!r}")
+    if config.get("text") is not None and not isinstance(config["text"], str):
+        fail(f"text must be a file name or null, got {config['text']!r}")
+    vocab = config.get("vocab")
+    if vocab is not None and (not isinstance(vocab, str) or not vocab or len(set(vocab)) != len(vocab)):
+        fail("vocab must be a non-empty string of distinct characters")
+    return config
