@@ -16,7 +16,6 @@ import math
 import os
 import signal
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -24,37 +23,13 @@ import numpy as np
 import optax
 
 from jaxrnn import charlm, checkpoint, data, distributed, rundir
+from jaxrnn.progress import Progress
 from jaxrnn.signals import StopSignals
 from jaxrnn.train import make_step
 
 BITS = charlm.BITS
 VALID_FRACTION = 0.05
 MAX_VALID_CHARS = 65_536
-
-
-class Progress:
-    """A one-line progress bar on stderr (a line per update when stderr is not a terminal)."""
-
-    def __init__(self, total: int, chars_per_step: int):
-        self.total, self.chars = total, chars_per_step
-        self.tty = sys.stderr.isatty()
-        self.t0, self.n0 = time.perf_counter(), None
-
-    def update(self, step: int, loss: float) -> None:
-        if self.n0 is None:  # time from the first completed step: excludes compilation
-            self.t0, self.n0 = time.perf_counter(), step
-            rate = 0.0
-        else:
-            rate = (step - self.n0) * self.chars / max(time.perf_counter() - self.t0, 1e-9)
-        done = int(30 * step / self.total)
-        line = (f"step {step:>6}/{self.total} [{'#' * done}{'.' * (30 - done)}] "
-                f"loss {loss:.3f} ({loss * BITS:.3f} bpc) {rate / 1000:6.1f}k chars/s")
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n",
-              file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.tty:
-            print(file=sys.stderr)
 
 
 def plot(run_dir: str) -> str:
@@ -192,7 +167,7 @@ def _train(config, text, source, resume, stop) -> int:
             "key": jax.random.key_data(base_key), "carry": host_carry}, keep=config["keep"])
 
     interrupted = False
-    progress = Progress(config["steps"], b * t)
+    progress = Progress(start, config["steps"], b * t)
     status, step, saved = 0, start, start
     have_checkpoint = latest is not None  # the same on every process (a resumed run needs a shared --out)
     try:
@@ -209,32 +184,31 @@ def _train(config, text, source, resume, stop) -> int:
                 loss = float(new[2]["loss"])
                 if not bool(new[2]["finite"]):  # the update is dropped: params stay the last good
                     what = f"loss is {loss}" if not math.isfinite(loss) else "the update is not finite"
-                    print(f"\njaxrnn: error: {what} at step {step + 1}; stopping. The last good "
-                          f"checkpoint is {checkpoint.latest(out)}; try a lower --lr.", file=sys.stderr)
+                    progress.write(f"jaxrnn: error: {what} at step {step + 1}; stopping. The last good "
+                                   f"checkpoint is {checkpoint.latest(out)}; try a lower --lr.")
                     status = 3
                     break
                 params, opt_state, metrics, carry = new
                 step += 1
                 record = {"step": step, "loss": loss, "grad_norm": float(metrics["grad_norm"])}
-                if step % config["eval_every"] == 0 or step == config["steps"]:
-                    record["val_bpc"] = charlm.bits_per_char(model, params, valid_ids)
+                with progress.paused():
+                    if step % config["eval_every"] == 0 or step == config["steps"]:
+                        record["val_bpc"] = charlm.bits_per_char(model, params, valid_ids)
                 if step % config["log_every"] == 0 or step == config["steps"] or "val_bpc" in record:
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                     progress.update(step, loss)
                 if "val_bpc" in record:
-                    progress.close()
-                    print(f"step {step}: held-out {record['val_bpc']:.3f} bits/char", file=sys.stderr)
-                if step % config["sample_every"] == 0 or step == config["steps"]:
-                    key = jax.random.fold_in(base_key, step)
-                    prime = jnp.asarray(vocab.encode(text[:1]))
-                    progress.close()
-                    print(f"--- sample at step {step} ---\n"
-                          f"{vocab.decode(sample_fn(model, params, prime, 300, key, 0.8))}\n---",
-                          file=sys.stderr)
-                if step % config["save_every"] == 0:
-                    save(step)
-                    saved, have_checkpoint = step, True
+                    progress.write(f"step {step}: held-out {record['val_bpc']:.3f} bits/char")
+                with progress.paused():
+                    if step % config["sample_every"] == 0 or step == config["steps"]:
+                        key = jax.random.fold_in(base_key, step)
+                        prime = jnp.asarray(vocab.encode(text[:1]))
+                        progress.write(f"--- sample at step {step} ---\n"
+                                       f"{vocab.decode(sample_fn(model, params, prime, 300, key, 0.8))}\n---")
+                    if step % config["save_every"] == 0:
+                        save(step)
+                        saved, have_checkpoint = step, True
     finally:
         progress.close()
     if (status == 0 or interrupted) and (step > saved or not have_checkpoint):

@@ -57,7 +57,7 @@ def test_resume_10_plus_10_equals_20(capsys, tmp_path, trained):
     flags = ["--text", config["text"], "--lr", "0.01", *TINY]
     rc, _, err = run(capsys, "train", "--out", b, "--steps", "10", *flags)
     assert rc == 0
-    assert "step     10/10 [" in err and "chars/s" in err and "--- sample at step 10 ---" in err
+    assert "step     10/10 loss" in err and "chars/s, ETA" in err and "--- sample at step 10 ---" in err
     assert "held-out" in err and "loss curve:" in err
     rc, _, err = run(capsys, "train", "--out", b, "--steps", "20", "--resume")
     assert rc == 0 and "resuming at step 10" in err
