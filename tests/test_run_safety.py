@@ -177,3 +177,28 @@ def test_read_only_out_gives_one_line(capsys, tmp_path, text, monkeypatch):
     monkeypatch.setattr(os, "makedirs", read_only)
     one_line_error(capsys, "train", "--text", text, "--out", str(tmp_path / "new"), *TINY,
                    match="cannot create the run directory: Read-only file system")
+
+
+def test_a_signal_before_the_first_step_is_not_lost(tmp_path, text):
+    """Ctrl-C while jax loads and compiles (the first seconds) stops the run with a checkpoint."""
+    out = str(tmp_path / "run")
+    proc = _start(out, text, "--steps", "100000")
+    time.sleep(0.5)  # the command is importing jax: no step has run yet
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in err and "Traceback" not in err
+    assert checkpoint.latest(out) is not None
+
+
+def test_nan_in_padding_never_reaches_a_gradient_of_scan():
+    import jax
+    import jax.numpy as jnp
+
+    import jaxrnn
+
+    cell = jaxrnn.LSTMCell(4)
+    params = cell.init(jax.random.key(0), 3)
+    xs = jnp.ones((6, 3)).at[4:].set(jnp.nan)
+    grads = jax.grad(lambda p: jnp.sum(jaxrnn.scan(cell, p, xs, seq_length=4)[0]))(params)
+    assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
