@@ -39,6 +39,7 @@ def test_four_devices_train_like_one(one_device):
     four = run([EXPERIMENT], devices=4).stdout
     assert "devices: 1 (processes: 1, this is process 0, feeding rows 0:8 of 8)" in one_device
     assert "devices: 4 (processes: 1, this is process 0, feeding rows 0:8 of 8)" in four
+    four = four.replace("PartitionSpec(", "P(")  # jax < 0.9.1 prints the long name
     assert "batch sharding: P('data', None, None)" in four and "params replicated: True" in four
     assert len(losses(one_device)) == 4 and losses(one_device)[0] != losses(one_device)[-1]
     np.testing.assert_allclose(losses(four), losses(one_device), rtol=0, atol=1e-4)
@@ -55,7 +56,8 @@ def test_two_processes_train_like_one_device(one_device):
 def test_time_sharded_linear_scan_on_four_devices():
     report = last_json(run([WORKER, "time-scan"], devices=4).stdout)
     assert report["devices"] == 4
-    assert report["float32_spec"] == report["complex64_spec"] == "P('time',)"
+    specs = {report[k].replace("PartitionSpec(", "P(") for k in ("float32_spec", "complex64_spec")}
+    assert specs == {"P('time',)"}  # jax < 0.9.1 prints the long name
     assert report["float32"] < 1e-5 and report["complex64"] < 1e-5 and report["grad"] < 1e-4
     assert report["min_gru"] < 1e-5   # jaxrnn.MinGRUCell's linear terms scanned across 4 devices
 
