@@ -172,14 +172,14 @@ def cmd_train(args) -> int:
 
 
 def _train_process(args, stop) -> int:
-    from jaxrnn.trainer import train
-
     if args.coordinator_address is not None:
         from jaxrnn import distributed
 
         distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
     config = train_config(args)
     text, source = load_corpus(config)
+    from jaxrnn.trainer import train  # jax loads here: bad flags and files fail before, at once
+
     if args.process_id == 0:
         return train(config, text, source, resume=args.resume, stop=stop)
     print(f"jaxrnn: process {args.process_id} of {args.num_processes} joined; process 0 reports "

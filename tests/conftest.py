@@ -149,9 +149,19 @@ def records(run_dir):
     return [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
 
 
-def one_line_error(capsys, *argv, match):
-    """Asserts ``jaxrnn ARGV`` exits 2 with one line on stderr that contains ``match``."""
-    rc, out, err = run(capsys, *argv)
+def one_line_error(capsys, *argv, match, in_process=False):
+    """Asserts ``jaxrnn ARGV`` exits 2 with one line on stderr that contains ``match``: as a user
+    runs it, in a new process (``in_process=True``: in this one, for tests that patch it)."""
+    if in_process:
+        rc, out, err = run(capsys, *argv)
+    else:
+        import subprocess
+        import sys
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        proc = subprocess.run([sys.executable, "-m", "jaxrnn.cli", *argv], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": root}, timeout=300)
+        rc, err = proc.returncode, proc.stderr
     assert rc == 2, err
     assert err.count("\n") == 1 and err.startswith("jaxrnn: error: ") and "Traceback" not in err, err
     assert match in err, err

@@ -169,14 +169,14 @@ def test_read_only_out_gives_one_line(capsys, tmp_path, text, monkeypatch):
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(existing) else real_access(p, mode))
     one_line_error(capsys, "train", "--text", text, "--out", str(existing), *TINY,
-                   match=f"--out {existing}: the run directory is not writable")
+                   match=f"--out {existing}: the run directory is not writable", in_process=True)
 
     def read_only(path, *a, **k):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
 
     monkeypatch.setattr(os, "makedirs", read_only)
     one_line_error(capsys, "train", "--text", text, "--out", str(tmp_path / "new"), *TINY,
-                   match="cannot create the run directory: Read-only file system")
+                   match="cannot create the run directory: Read-only file system", in_process=True)
 
 
 def test_a_signal_before_the_first_step_is_not_lost(tmp_path, text):
