@@ -66,14 +66,16 @@ class CharLM:
 
     def apply(self, params, tokens, state=None):
         """``tokens: (B, T)`` -> ``(logits: (B, T, V), state)``; ``state=None`` starts at zeros."""
-        x = params["embed"][tokens]
-        out, state = self.rnn.apply(params["rnn"], x, state)
-        return out @ params["head"]["w"].T + params["head"]["b"], state
+        out, state = self.rnn.apply(params["rnn"], params["embed"][tokens], state)
+        return self.head(params, out), state
+
+    def head(self, params, h):
+        """``h: (..., H)`` -> logits ``(..., V)``."""
+        return h @ params["head"]["w"].T + params["head"]["b"]
 
     def initial_state(self, batch_size: int):
         """Zeros shaped like the state :meth:`apply` returns for ``batch_size`` rows."""
-        shape = (self.num_layers, batch_size, self.hidden_size)
-        return (jnp.zeros(shape), jnp.zeros(shape)) if self.cell == "lstm" else jnp.zeros(shape)
+        return self.rnn.initial_state(batch_size)
 
     def loss(self, params, batch, state):
         """Truncated-BPTT loss for :func:`jaxrnn.train.make_step`: ``batch = (x, y)``, nats/char."""
@@ -96,9 +98,10 @@ def sample(model: CharLM, params, prime, length: int, key, temperature: float = 
 
     def one(carry, k):
         state, token = carry
-        logits, state = model.apply(params, token.reshape(1, 1), state)
-        drawn = jax.random.categorical(k, logits[0, -1] / jnp.maximum(temperature, 1e-6))
-        nxt = jnp.where(temperature > 0, drawn, jnp.argmax(logits[0, -1]))  # 0: the most likely
+        h, state = model.rnn.step(params["rnn"], params["embed"][token][None], state)  # one step
+        logits = model.head(params, h[0])
+        drawn = jax.random.categorical(k, logits / jnp.maximum(temperature, 1e-6))
+        nxt = jnp.where(temperature > 0, drawn, jnp.argmax(logits))  # 0: the most likely
         return (state, nxt), nxt
 
     _, out = jax.lax.scan(one, (state, prime[-1]), jax.random.split(key, length))

@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxrnn import _checks
+from jaxrnn import _checks, precision
 from jaxrnn.scan import scan
 
 MERGE = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add,
@@ -200,6 +200,20 @@ class Stack:
         """``xs: (T, I)`` -> ``(ys: (T, output_size), per-layer carries)``."""
         return self.run(scan_runner, params, xs, carry, seq_length, key)
 
+    def step(self, params, x, carry=None):
+        """One time step of every layer (streaming): ``x: (..., I)`` -> ``(y: (..., output_size),
+        per-layer carries)``; ``carry=None`` is zeros. Running ``step`` over ``xs`` step by step
+        equals :meth:`apply` (without dropout). Every layer must be a forward :class:`Recurrent`.
+
+        Examples:
+          >>> net = Stack((Recurrent(GRUCell(8)), Recurrent(LSTMCell(4))))
+          >>> params = net.init(jax.random.key(0), 5)
+          >>> y, carry = net.step(params, jnp.ones(5))
+          >>> y.shape, carry[1].c.shape
+          ((4,), (4,))
+        """
+        return _step_layers(self, params, x, carry)
+
     def run(self, runner, params, xs, carry, lengths, key=None):
         """:meth:`apply` with ``runner`` evaluating time; ``key`` has the batch's shape."""
         n = len(self.layers)
@@ -231,6 +245,28 @@ class Stack:
             xs, c = one(i, self.layers[i], params[i], carry[i], xs)
             finals.append(c)
         return xs, tuple(finals)
+
+
+def _step_layers(stack, params, x, carry):
+    """:meth:`Stack.step`'s loop (see there)."""
+    n = len(stack.layers)
+    _checks.per_layer("params", params, n)
+    if carry is not None:
+        _checks.per_layer("carry", carry, n)
+    carries = (None,) * n if carry is None else tuple(carry)
+    new = []
+    for i, (layer, p, c) in enumerate(zip(stack.layers, params, carries)):
+        if not isinstance(layer, Recurrent) or layer.reverse:
+            raise ValueError(f"layers[{i}] is {layer!r}: step runs one time step forward, so every layer "
+                             "must be a forward Recurrent (a bidirectional or reverse layer needs the whole "
+                             "sequence; use apply)")
+        if c is None:
+            state = precision.policy(getattr(layer.cell, "compute_dtype", None), x, p).state
+            c = jax.tree.map(lambda z: jnp.broadcast_to(z, x.shape[:-1] + z.shape),
+                             layer.cell.initial_carry(state))
+        c, x = layer.cell.apply(p, c, x)
+        new.append(c)
+    return x, tuple(new)
 
 
 def _run_layer(layer, runner, params, xs, carry, lengths, key):

@@ -135,6 +135,60 @@ class _TorchShaped:
             out = jnp.swapaxes(out, 0, 1)
         return out, state
 
+    def initial_state(self, batch_size=None, dtype=jnp.float32):
+        """Torch-shaped zeros: ``h_0: (L*D, B, H_out)`` (LSTM ``(h_0, c_0)``, ``c_0: (L*D, B, H)``);
+        ``batch_size=None`` drops the B axis (unbatched).
+
+        Examples:
+          >>> LSTM(5, 8, num_layers=2).initial_state(3)[1].shape
+          (2, 3, 8)
+        """
+        dtype = precision.floating_dtype("dtype", dtype)
+        lead = (self.num_layers * self.num_directions,) + (() if batch_size is None else
+                                                            (_checks.non_negative_int("batch_size", batch_size),))
+        zeros = [jnp.zeros(lead + (size,), dtype) for _, size in self._state_shapes("state")]
+        return tuple(zeros) if len(zeros) > 1 else zeros[0]
+
+    def step(self, params, x_t, state=None):
+        """One time step of the whole stack (streaming inference, token by token).
+
+        Args:
+          params: the layer's params.
+          x_t: ``(B, I)``, or unbatched ``(I,)``.
+          state: torch-shaped like :meth:`initial_state` (``None``: zeros).
+
+        Returns:
+          ``(y_t, state)``: ``y_t: (B, H_out)`` (unbatched ``(H_out,)``) in the compute dtype, and the
+          new state in the state dtype. Stepping through a sequence equals :meth:`apply` on it
+          (without dropout).
+
+        Raises:
+          ValueError: naming ``bidirectional`` for a bidirectional layer (it needs the whole sequence).
+
+        Examples:
+          >>> model = GRU(5, 8, num_layers=2)
+          >>> params = model.init(jax.random.key(0))
+          >>> y, state = model.step(params, jnp.ones((3, 5)), model.initial_state(3))
+          >>> y.shape, state.shape
+          ((3, 8), (2, 3, 8))
+        """
+        if self.bidirectional:
+            raise ValueError("bidirectional=True: step runs one time step forward, and a bidirectional "
+                             "layer needs the whole sequence; use apply")
+        x = _checks.float_array("x_t", x_t)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"x_t must have shape (B, {self.input_size}) or ({self.input_size},), got {tuple(x.shape)}")
+        self.check_params(params)
+        batched = x.ndim == 2
+        batch = x.shape[0] if batched else 1
+        policy = precision.policy(self.compute_dtype, x, params)
+        carry = self._carry_from_hx(state, batch, batched, policy.state, name="state")
+        y, finals = self.network().step(params, x if batched else x[None], carry)
+        state = self._hx_from_carry(finals)
+        if not batched:
+            return y[0], jax.tree.map(lambda s: s[:, 0], state)
+        return y, state
+
     # -- conversions between torch's (L*D, B, H) state and the per-row pytree carry ---------------
 
     def _lengths(self, seq_lengths, batch, steps, batched):
@@ -148,26 +202,27 @@ class _TorchShaped:
                              f"got {tuple(lengths.shape)}")
         return lengths.reshape(batch)
 
-    def _state_shapes(self) -> list[tuple[str, int]]:
+    def _state_shapes(self, name: str = "hx") -> list[tuple[str, int]]:
         """``[(name, feature size)]`` of the torch state tensors: h (and c for LSTM)."""
-        return [("hx", self.cell().output_size)]
+        return [(name, self.cell().output_size)]
 
-    def _carry_from_hx(self, hx, batch, batched, dtype):
-        """Per-layer carries in the state ``dtype`` from torch's ``hx`` (``None``: zeros)."""
+    def _carry_from_hx(self, hx, batch, batched, dtype, name: str = "hx"):
+        """Per-layer carries in the state ``dtype`` from torch's ``hx`` (``None``: zeros); errors
+        call the argument ``name``."""
         ld = self.num_layers * self.num_directions
         if hx is None:
-            tensors = [jnp.zeros((batch, ld, size), dtype) for _, size in self._state_shapes()]
+            tensors = [jnp.zeros((batch, ld, size), dtype) for _, size in self._state_shapes(name)]
         else:
-            parts = self._split_hx(hx)
+            parts = self._split_hx(hx, name)
             tensors = []
-            for (name, size), t in zip(self._state_shapes(), parts):
+            for (name, size), t in zip(self._state_shapes(name), parts):
                 t = _checks.float_array(name, t)
                 expected = (ld, batch, size) if batched else (ld, size)
                 _checks.shape(name, t, expected)
                 tensors.append((jnp.swapaxes(t, 0, 1) if batched else t[None]).astype(dtype))
         return self._nest(tensors)
 
-    def _split_hx(self, hx):
+    def _split_hx(self, hx, name):
         return [hx]
 
     def _nest(self, tensors):
@@ -296,12 +351,12 @@ class LSTM(_TorchShaped):
         return LSTMCell(self.hidden_size, self.proj_size, self.bias, self.double_bias,
                         compute_dtype=self.compute_dtype)
 
-    def _state_shapes(self):
-        return [("hx[0] (h_0)", self.cell().output_size), ("hx[1] (c_0)", self.hidden_size)]
+    def _state_shapes(self, name="hx"):
+        return [(f"{name}[0] (h_0)", self.cell().output_size), (f"{name}[1] (c_0)", self.hidden_size)]
 
-    def _split_hx(self, hx):
+    def _split_hx(self, hx, name):
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError(f"hx must be a tuple (h_0, c_0) for LSTM, got {type(hx).__name__}")
+            raise TypeError(f"{name} must be a tuple (h_0, c_0) for LSTM, got {type(hx).__name__}")
         return list(hx)
 
     def _make_carry(self, parts):
