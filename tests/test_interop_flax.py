@@ -104,14 +104,14 @@ def test_from_flax_errors():
         convert(nn.RNN(nn.GRUCell(H, gate_fn=nn.hard_sigmoid)))
     with pytest.raises(ValueError, match="carry_init must be zeros"):
         convert(nn.RNN(nn.LSTMCell(H, carry_init=nn.initializers.ones_init())))
-    with pytest.raises(TypeError, match="got MGUCell"):
+    with pytest.raises(TypeError, match="got flax.linen.recurrent.MGUCell"):
         convert(nn.RNN(nn.MGUCell(H)))
     rnn = nn.RNN(nn.GRUCell(H))
     with pytest.raises(ValueError, match="expected params\\['cell'\\]"):
         from_flax(rnn, {"params": {"layer": {}}})
     with pytest.raises(ValueError, match="expected the params of a Flax LSTMCell"):
         from_flax(nn.RNN(nn.LSTMCell(H)), rnn.init(jax.random.key(0), x))
-    with pytest.raises(ValueError, match="expected hidden size 5 \\(module.features\\), got 4"):
+    with pytest.raises(ValueError, match="expected hidden size 5 \\(the cell's features\\), got 4"):
         from_flax(nn.RNN(nn.GRUCell(H + 1)), rnn.init(jax.random.key(0), x))
 
 
@@ -244,14 +244,116 @@ def test_nnx_training_loop_reduces_loss():
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_nnx_module_dropout_and_errors():
+def test_nnx_module_dropout_follows_train_and_eval_like_nnx_dropout():
     layer = jaxrnn.GRU(I, H, num_layers=2, batch_first=True, dropout=0.5)
     module = NNXRNN(layer, rngs=nnx.Rngs(0))
     x = jax.random.normal(jax.random.key(6), (B, T, I))
-    train = module(x, rngs=nnx.Rngs(dropout=1))[0]
-    assert not np.allclose(train, module(x)[0])
-    np.testing.assert_array_equal(train, module(x, rngs=nnx.Rngs(dropout=1))[0])
+    plain = layer.apply(module.layer_params(), x)[0]
+    first, second = module(x)[0], module(x)[0]  # a new module trains: dropout from its own rngs
+    assert not np.allclose(first, plain) and not np.allclose(first, second)
+    module.eval()
+    np.testing.assert_array_equal(module(x)[0], plain)
+    module.train()
+    assert not np.allclose(module(x)[0], plain)
+    np.testing.assert_array_equal(module(x, rngs=nnx.Rngs(dropout=1))[0], module(x, rngs=nnx.Rngs(dropout=1))[0])
+    np.testing.assert_array_equal(module(x, deterministic=True)[0], plain)
+    model = NNXRegressor(nnx.Rngs(0))
+    model.eval()  # reaches the NNXRNN inside a bigger model
+    assert model.rnn.deterministic
+    quiet = NNXRNN(layer, rngs=nnx.Rngs(0), deterministic=True)
+    np.testing.assert_array_equal(quiet(x)[0], plain)
+
+
+def test_nnx_module_errors():
     with pytest.raises(ValueError, match="input_size is required for a Stack"):
         NNXRNN(jaxrnn.Stack((jaxrnn.Recurrent(jaxrnn.GRUCell(H)),)), rngs=nnx.Rngs(0))
     with pytest.raises(TypeError, match="wrap a cell in jaxrnn.Recurrent"):
         NNXRNN(jaxrnn.GRUCell(H), rngs=nnx.Rngs(0), input_size=I)
+
+
+NNX_CELLS = {
+    "simple": lambda r: nnx.SimpleCell(I, H, rngs=r),
+    "lstm": lambda r: nnx.LSTMCell(I, H, rngs=r),
+    "optimized_lstm": lambda r: nnx.OptimizedLSTMCell(I, H, rngs=r),
+    "gru": lambda r: nnx.GRUCell(I, H, rngs=r),
+}
+
+
+def _randomized(module):
+    """Every NNX param redrawn from U(-0.5, 0.5): biases clearly non-zero."""
+    state = nnx.state(module, nnx.Param)
+    leaves, tree = jax.tree.flatten(state)
+    keys = jax.random.split(jax.random.key(11), len(leaves))
+    nnx.update(module, jax.tree.unflatten(tree, [jax.random.uniform(k, v.shape, v.dtype, -0.5, 0.5)
+                                                 for k, v in zip(keys, leaves)]))
+    return module
+
+
+def _same_carry(kind, flax_carry, h_n, c_n=None):
+    if kind in ("lstm", "optimized_lstm"):
+        c, h = flax_carry
+        np.testing.assert_allclose(h_n, h, atol=1e-5)
+        np.testing.assert_allclose(c_n, c, atol=1e-5)
+    else:
+        np.testing.assert_allclose(h_n, flax_carry, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(NNX_CELLS))
+def test_from_flax_nnx_rnn_matches_outputs_and_carry(kind):
+    rnn = _randomized(nnx.RNN(NNX_CELLS[kind](nnx.Rngs(0)), return_carry=True))
+    x = jax.random.normal(jax.random.key(1), (B, T, I))
+    lengths = jnp.array([T, 3, 1])
+    carry, ys = rnn(x, seq_lengths=lengths)
+    layer, params = from_flax(rnn)
+    out, state = layer.apply(params, x, seq_lengths=lengths)
+    mask = (jnp.arange(T)[None, :] < lengths[:, None])[..., None]
+    np.testing.assert_allclose(out, jnp.where(mask, ys, 0.0), atol=1e-5)
+    parts = state if isinstance(state, tuple) else (state,)
+    _same_carry(kind, carry, *[p[0] for p in parts])
+
+
+@pytest.mark.parametrize("api", ["linen", "nnx"])
+def test_from_flax_bidirectional_stacks(api):
+    x = jax.random.normal(jax.random.key(1), (B, T, I))
+    lengths = jnp.array([T, 4, 2])
+    if api == "linen":
+        def bi():
+            return nn.Bidirectional(nn.RNN(nn.GRUCell(H)), nn.RNN(nn.GRUCell(H)))
+
+        module = nn.Sequential([bi(), bi()])
+        variables = module.init(jax.random.key(0), x)
+        variables = jax.tree.map(lambda a: jax.random.uniform(jax.random.key(a.size), a.shape, a.dtype, -0.5, 0.5),
+                                 variables)
+        ys = x
+        for i, m in enumerate(module.layers):
+            ys = m.apply({"params": variables["params"][f"layers_{i}"]}, ys, seq_lengths=lengths)
+        layer, params = from_flax(module, variables)
+    else:
+        def bi(i, rngs):
+            return nnx.Bidirectional(nnx.RNN(nnx.GRUCell(i, H, rngs=rngs)), nnx.RNN(nnx.GRUCell(i, H, rngs=rngs)))
+
+        rngs = nnx.Rngs(0)
+        stack = [_randomized(bi(I, rngs)), _randomized(bi(2 * H, rngs))]
+        ys = x
+        for m in stack:
+            ys = m(ys, seq_lengths=lengths)
+        layer, params = from_flax(stack)
+        assert from_flax(nnx.Sequential(*stack))[0] == layer
+    assert layer.num_layers == 2 and layer.bidirectional and layer.batch_first
+    out, _ = layer.apply(params, x, seq_lengths=lengths)
+    mask = (jnp.arange(T)[None, :] < lengths[:, None])[..., None]
+    np.testing.assert_allclose(out, jnp.where(mask, ys, 0.0), atol=1e-5)
+
+
+def test_from_flax_errors_name_the_received_type_fully():
+    with pytest.raises(TypeError, match=r"must be a Flax linen or NNX RNN or Bidirectional .*got "
+                                         r"flax.nnx.nn.linear.Linear"):
+        from_flax(nnx.Linear(3, 4, rngs=nnx.Rngs(0)))
+    with pytest.raises(ValueError, match=r"variables: a linen module needs the variables from module.init"):
+        from_flax(nn.RNN(nn.GRUCell(H)))
+    mixed = [nnx.RNN(nnx.GRUCell(I, H, rngs=nnx.Rngs(0))), nnx.RNN(nnx.LSTMCell(H, H, rngs=nnx.Rngs(0)))]
+    with pytest.raises(ValueError, match=r"every layer of a stack must have the same cell.*layer 1 differs"):
+        from_flax(mixed)
+    with pytest.raises(ValueError, match=r"merge_fn must be Flax's default"):
+        from_flax(nnx.Bidirectional(nnx.RNN(nnx.GRUCell(I, H, rngs=nnx.Rngs(0))),
+                                    nnx.RNN(nnx.GRUCell(I, H, rngs=nnx.Rngs(1))), merge_fn=lambda a, b: a + b))

@@ -24,21 +24,23 @@ from flax import nnx
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
 from jaxrnn.layers import GRU, LSTM, RNN
 
-_GATES = {"SimpleCell": ("",), "LSTMCell": ("i", "f", "g", "o"), "OptimizedLSTMCell": ("i", "f", "g", "o"),
-          "GRUCell": ("r", "z", "n")}
+_KINDS = ("SimpleCell", "LSTMCell", "OptimizedLSTMCell", "GRUCell")
 
 
 def _name(fn) -> str:
     return getattr(fn, "__name__", repr(fn))
 
 
+def _full_name(obj) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
 def _cell_config(cell) -> tuple[type, type, dict]:
-    """``(jaxrnn cell class, jaxrnn layer class, kwargs)`` for a Flax linen cell; checks options."""
+    """``(jaxrnn cell class, jaxrnn layer class, kwargs)`` for a Flax (linen or NNX) cell."""
     kind = type(cell).__name__
-    if kind not in _GATES:
-        raise TypeError("module must be flax.linen RNN over SimpleCell, LSTMCell, OptimizedLSTMCell or "
-                        f"GRUCell (or one of these cells), got {kind}")
-    if _name(cell.carry_init) != "zeros":
+    if kind not in _KINDS:
+        raise TypeError(f"the cell must be a Flax {', '.join(_KINDS)}, got {_full_name(cell)}")
+    if cell.carry_init is not None and _name(cell.carry_init) != "zeros":  # NNX: None means zeros
         raise ValueError(f"module: carry_init must be zeros (jaxrnn's initial state), got {_name(cell.carry_init)}")
     activation = _name(cell.activation_fn)
     if kind == "SimpleCell":
@@ -54,37 +56,139 @@ def _cell_config(cell) -> tuple[type, type, dict]:
     return (GRUCell, GRU, {}) if kind == "GRUCell" else (LSTMCell, LSTM, {})
 
 
-def _cell_params(kind: str, p: dict) -> dict:
-    """jaxrnn params (``double_bias=False``) from a Flax cell's ``params`` dict."""
+def _linen_cell_params(kind: str, p: dict) -> dict:
+    """jaxrnn params (``double_bias=False``) from a linen cell's params: one ``Dense`` per gate,
+    ``kernel: (I, H)``; LSTM biases live on the h side, GRU has ``hn``'s bias apart."""
     def kernel(name):
         return np.asarray(p[name]["kernel"]).T
 
     if kind == "SimpleCell":
-        out = {"w_ih": kernel("i"), "w_hh": kernel("h"), "b_ih": p["i"]["bias"]}
-    elif kind == "GRUCell":
-        out = {"w_ih": np.concatenate([kernel(f"i{g}") for g in "rzn"]),
-               "w_hh": np.concatenate([kernel(f"h{g}") for g in "rzn"]),
-               "b_ih": np.concatenate([p[f"i{g}"]["bias"] for g in "rzn"]), "b_hn": p["hn"]["bias"]}
-    else:  # LSTMCell / OptimizedLSTMCell: biases live on the h-side Dense layers only
-        out = {"w_ih": np.concatenate([kernel(f"i{g}") for g in "ifgo"]),
-               "w_hh": np.concatenate([kernel(f"h{g}") for g in "ifgo"]),
-               "b_ih": np.concatenate([p[f"h{g}"]["bias"] for g in "ifgo"])}
-    return {k: jnp.asarray(v) for k, v in out.items()}
+        return {"w_ih": kernel("i"), "w_hh": kernel("h"), "b_ih": p["i"]["bias"]}
+    if kind == "GRUCell":
+        return {"w_ih": np.concatenate([kernel(f"i{g}") for g in "rzn"]),
+                "w_hh": np.concatenate([kernel(f"h{g}") for g in "rzn"]),
+                "b_ih": np.concatenate([p[f"i{g}"]["bias"] for g in "rzn"]), "b_hn": p["hn"]["bias"]}
+    return {"w_ih": np.concatenate([kernel(f"i{g}") for g in "ifgo"]),  # LSTMCell, OptimizedLSTMCell
+            "w_hh": np.concatenate([kernel(f"h{g}") for g in "ifgo"]),
+            "b_ih": np.concatenate([p[f"h{g}"]["bias"] for g in "ifgo"])}
 
 
-def from_flax(module, variables):
-    """Converts a Flax linen recurrent module and its variables into ``(layer, params)``.
+def _nnx_cell_params(kind: str, p: dict) -> dict:
+    """jaxrnn params from an NNX cell's params: ``LSTMCell`` as linen's (``if_`` for ``if``);
+    the others as two fused ``Linear`` layers ``dense_i``, ``dense_h`` (gates in jaxrnn's order).
+    NNX's GRU has no bias on the h side, so ``b_hn`` is 0."""
+    if kind == "LSTMCell":
+        return _linen_cell_params(kind, {("if" if k == "if_" else k): v for k, v in p.items()})
+    i, h = p["dense_i"], p["dense_h"]
+    out = {"w_ih": np.asarray(i["kernel"]).T, "w_hh": np.asarray(h["kernel"]).T}
+    if kind == "OptimizedLSTMCell":
+        return {**out, "b_ih": h["bias"]}
+    if kind == "GRUCell":
+        return {**out, "b_ih": i["bias"], "b_hn": np.zeros_like(np.asarray(i["bias"])[: out["w_hh"].shape[1]])}
+    return {**out, "b_ih": i["bias"]}  # SimpleCell
+
+
+def _cell(cell, params, nnx_cell: bool):
+    """``(cell class, layer class, kwargs, converted params, input size, hidden size)``."""
+    cell_cls, layer_cls, kwargs = _cell_config(cell)
+    kind = type(cell).__name__
+    try:
+        converted = (_nnx_cell_params if nnx_cell else _linen_cell_params)(kind, params)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"variables: expected the params of a Flax {kind} (from module.init), "
+                         f"missing {err}; got keys {sorted(params)}") from None
+    converted = {k: jnp.asarray(v) for k, v in converted.items()}
+    hidden, input_size = converted["w_hh"].shape[1], converted["w_ih"].shape[1]
+    features = cell.hidden_features if nnx_cell else cell.features
+    if features != hidden:
+        raise ValueError(f"variables: expected hidden size {features} (the cell's features), got {hidden}")
+    return cell_cls, layer_cls, kwargs, converted, input_size, hidden
+
+
+def _nnx_params(module) -> dict:
+    return nnx.to_pure_dict(nnx.state(module, nnx.Param))
+
+
+def _rnn(module, params):
+    """One direction: ``(cell, cell params, time_major, nnx?)`` of a linen or NNX ``RNN``."""
+    if module.reverse:
+        raise ValueError("module: reverse must be False (use a Bidirectional module or jaxrnn's "
+                         "bidirectional layers), got True")
+    if isinstance(module, nnx.Module):
+        return module.cell, _nnx_params(module.cell), module.time_major, True
+    if "cell" not in params:
+        raise ValueError(f"variables: expected params['cell'] (from nn.RNN.init), got keys {sorted(params)}")
+    return module.cell, params["cell"], module.time_major, False
+
+
+def _recurrent_layer(module, params) -> dict:
+    """A linen/NNX ``RNN`` or ``Bidirectional`` as a description of one jaxrnn layer."""
+    if type(module).__name__ == "Bidirectional":
+        if _name(module.merge_fn) != "_concatenate":
+            raise ValueError(f"module: merge_fn must be Flax's default (concatenate), got {_name(module.merge_fn)}")
+        nnx_module = isinstance(module, nnx.Module)
+        sides = [_rnn(getattr(module, side), None if nnx_module else params.get(side, {}))
+                 for side in ("forward_rnn", "backward_rnn")]
+        if module.time_major is not None and not isinstance(module.time_major, bool):
+            raise ValueError(f"module: time_major must be a bool, got {module.time_major!r}")
+        time_major = bool(module.time_major)
+    elif type(module).__name__ == "RNN" and isinstance(module, (nn.RNN, nnx.RNN)):
+        sides = [_rnn(module, params)]
+        time_major = module.time_major
+    else:
+        raise TypeError("module must be a Flax linen or NNX RNN or Bidirectional (or nn.Sequential, "
+                        f"nnx.Sequential or a list of them), got {_full_name(module)}")
+    cells = [_cell(cell, p, is_nnx) for cell, p, _, is_nnx in sides]
+    if len({(c[0], c[1], tuple(sorted(c[2].items())), c[4], c[5]) for c in cells}) != 1:
+        raise ValueError("module: the forward and backward RNNs must have the same cell and sizes")
+    cell_cls, layer_cls, kwargs, _, input_size, hidden = cells[0]
+    params = [c[3] for c in cells]
+    return {"layer": (layer_cls, tuple(sorted(kwargs.items())), hidden, len(cells) == 2, bool(time_major)),
+            "input_size": input_size, "params": params[0] if len(params) == 1 else
+            {"fwd": params[0], "bwd": params[1]}, "cell": (cell_cls, kwargs)}
+
+
+def _stack_members(module, variables):
+    """``[(module, params)]`` for one recurrent module or a stack of them."""
+    if isinstance(module, (list, tuple)):
+        if all(isinstance(m, nnx.Module) for m in module):
+            return [(m, None) for m in module]
+        if not isinstance(variables, (list, tuple)) or len(variables) != len(module):
+            raise ValueError("variables: a list of linen modules needs a list with each one's variables, "
+                             f"got {type(variables).__name__}")
+        return [(m, v.get("params", v)) for m, v in zip(module, variables)]
+    if isinstance(module, nnx.Sequential):
+        return [(m, None) for m in module.layers]
+    if isinstance(module, nnx.Module):
+        return [(module, None)]
+    if variables is None:
+        raise ValueError(f"variables: a linen module needs the variables from module.init, got None "
+                         f"(module {_full_name(module)})")
+    params = variables.get("params", variables)
+    if isinstance(module, nn.Sequential):
+        return [(m, params.get(f"layers_{i}", {})) for i, m in enumerate(module.layers)]
+    return [(module, params)]
+
+
+def from_flax(module, variables=None):
+    """Converts Flax recurrent modules (linen or NNX) into ``(layer, params)``.
 
     Args:
-      module: ``flax.linen.RNN(cell)`` with ``cell`` a ``SimpleCell`` (tanh/relu), ``LSTMCell``,
-        ``OptimizedLSTMCell`` or ``GRUCell`` (default gate functions), or one of those cells alone.
-      variables: what ``module.init`` returned (``{"params": ...}``), or its ``"params"`` entry.
+      module: a linen ``nn.RNN`` or NNX ``nnx.RNN`` over ``SimpleCell`` (tanh/relu), ``LSTMCell``,
+        ``OptimizedLSTMCell`` or ``GRUCell`` (default gate functions); a linen or NNX
+        ``Bidirectional`` of two such RNNs (default concatenating merge); a stack of them
+        (``nn.Sequential``, ``nnx.Sequential``, or a list); or a linen cell alone.
+      variables: for linen, what ``module.init`` returned (``{"params": ...}``), or its ``"params"``
+        entry (a list of those for a list of linen modules); NNX modules hold their weights, so
+        ``from_flax(module)``.
 
     Returns:
-      For ``nn.RNN``: a one-layer :class:`jaxrnn.RNN`/``LSTM``/``GRU`` with ``double_bias=False``,
-      ``batch_first = not module.time_major``, and params ``[cell params]``: its ``output`` equals
-      the Flax outputs and its final state the Flax carry (``h_n[0]``; Flax's ``(c, h)`` becomes
-      ``(h_n, c_n)``). For a cell: the jaxrnn cell and its params, ``cell.apply`` matching one step.
+      For recurrent modules: one :class:`jaxrnn.RNN`/``LSTM``/``GRU`` with ``num_layers`` and
+      ``bidirectional`` as the stack has them, ``double_bias=False``, ``batch_first = not
+      time_major``, and its params: its ``output`` equals the Flax outputs and ``h_n`` the Flax
+      carries (Flax's LSTM ``(c, h)`` becomes ``(h_n, c_n)``). NNX's ``GRUCell`` has no bias on
+      the hidden side, so the jaxrnn GRU's ``b_hn`` is 0 (H more parameters, same function). For
+      a linen cell: the jaxrnn cell and its params, ``cell.apply`` matching one step.
 
     Examples:
       >>> from jaxrnn import param_count
@@ -93,30 +197,29 @@ def from_flax(module, variables):
       >>> layer, params = from_flax(rnn, variables)
       >>> layer.hidden_size, layer.batch_first, param_count(params)
       (8, True, 344)
+      >>> layer, params = from_flax(nnx.RNN(nnx.LSTMCell(5, 8, rngs=nnx.Rngs(0))))
+      >>> type(layer).__name__, layer.num_layers
+      ('LSTM', 1)
     """
-    params = variables.get("params", variables)
-    if isinstance(module, nn.RNN):
-        if module.reverse:
-            raise ValueError("module: reverse must be False (use jaxrnn's bidirectional layers), got True")
-        if "cell" not in params:
-            raise ValueError(f"variables: expected params['cell'] (from nn.RNN.init), got keys {sorted(params)}")
-        cell, params = module.cell, params["cell"]
-    else:
-        cell = module
-    cell_cls, layer_cls, kwargs = _cell_config(cell)
-    kind = type(cell).__name__
-    try:
-        converted = _cell_params(kind, params)
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"variables: expected the params of a Flax {kind} (from module.init), "
-                         f"missing {err}; got keys {sorted(params)}") from None
-    hidden, input_size = converted["w_hh"].shape[1], converted["w_ih"].shape[1]
-    if cell.features != hidden:
-        raise ValueError(f"variables: expected hidden size {cell.features} (module.features), got {hidden}")
-    if not isinstance(module, nn.RNN):
+    if type(module).__name__ in _KINDS and isinstance(module, nn.Module):  # a linen cell alone
+        if variables is None:
+            raise ValueError("variables: a linen cell needs the variables from cell.init, got None")
+        cell_cls, _, kwargs, converted, _, hidden = _cell(module, variables.get("params", variables), False)
         return cell_cls(hidden, double_bias=False, **kwargs), converted
-    layer = layer_cls(input_size, hidden, batch_first=not module.time_major, double_bias=False, **kwargs)
-    return layer, [converted]
+    layers = [_recurrent_layer(m, p) for m, p in _stack_members(module, variables)]
+    first = layers[0]
+    (layer_cls, kwargs, hidden, bidirectional, time_major) = first["layer"]
+    for i, layer in enumerate(layers[1:], 1):
+        if layer["layer"] != first["layer"]:
+            raise ValueError(f"module: every layer of a stack must have the same cell, size, direction and "
+                             f"time_major; layer {i} differs from layer 0")
+        expected = hidden * (2 if bidirectional else 1)
+        if layer["input_size"] != expected:
+            raise ValueError(f"module: layer {i} takes {layer['input_size']} inputs, expected {expected} "
+                             "(the previous layer's output)")
+    out = layer_cls(first["input_size"], hidden, num_layers=len(layers), bidirectional=bidirectional,
+                    batch_first=not time_major, double_bias=False, **dict(kwargs))
+    return out, [layer["params"] for layer in layers]
 
 
 # -- Flax modules wrapping any jaxrnn layer ------------------------------------------------------------
@@ -186,13 +289,17 @@ class NNXRNN(nnx.Module):
     Args:
       layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU`` or a sequence layer (``Recurrent``,
         ``Bidirectional``, ``Stack``).
-      rngs: ``nnx.Rngs`` with a ``params`` stream (initialisation).
+      rngs: ``nnx.Rngs``: its ``params`` stream initialises the module, and it is kept for the
+        inter-layer dropout (its ``dropout`` stream, or the default one), as ``nnx.Dropout`` does.
       input_size: I, required for sequence layers (torch-shaped layers know theirs).
       preset: the initialisation preset, ``"torch"`` or ``"keras"``.
+      deterministic: no dropout when True. ``model.train()`` and ``model.eval()`` set it, as for
+        ``nnx.Dropout`` (default False: dropout on, as in training).
 
     ``module.params`` mirrors ``layer.init``'s structure; :meth:`layer_params` returns it as plain
-    arrays. Calling ``module(x, hx, seq_lengths=..., rngs=...)`` equals ``layer.apply``; passing
-    ``rngs`` (with a ``dropout`` stream) enables inter-layer dropout.
+    arrays. ``module(x, hx, seq_lengths=...)`` equals ``layer.apply`` (with dropout drawn from the
+    module's rngs while it is not deterministic; ``deterministic=`` or ``rngs=`` at the call
+    override the module's for that call).
 
     Examples:
       >>> module = NNXRNN(GRU(5, 8, batch_first=True), rngs=nnx.Rngs(0))
@@ -201,17 +308,24 @@ class NNXRNN(nnx.Module):
       (2, 10, 8)
     """
 
-    def __init__(self, layer, *, rngs: nnx.Rngs, input_size: int | None = None, preset: str = "torch"):
+    def __init__(self, layer, *, rngs: nnx.Rngs, input_size: int | None = None, preset: str = "torch",
+                 deterministic: bool = False):
         if input_size is None and not isinstance(layer, (RNN, LSTM, GRU)):
             raise ValueError(f"input_size is required for a {type(layer).__name__} (only torch-shaped "
                              "layers know theirs), got None")
         self.layer = layer
         self.params = nnx.data(jax.tree.map(nnx.Param, _init_layer(layer, rngs.params(), input_size, preset)))
+        self.rngs = rngs
+        self.deterministic = deterministic
 
     def layer_params(self):
         """The params as plain arrays, in ``layer.init``'s structure."""
         return jax.tree.map(lambda v: v[...], self.params, is_leaf=_is_variable)
 
-    def __call__(self, x, hx=None, *, seq_lengths=None, rngs: nnx.Rngs | None = None):
-        key = None if rngs is None else rngs.dropout()
+    def __call__(self, x, hx=None, *, seq_lengths=None, deterministic: bool | None = None,
+                 rngs: nnx.Rngs | None = None):
+        deterministic = self.deterministic if deterministic is None else deterministic
+        key = None
+        if not deterministic and getattr(self.layer, "dropout", 0.0) > 0:
+            key = (self.rngs if rngs is None else rngs).dropout()
         return _apply_layer(self.layer, self.layer_params(), x, hx, seq_lengths=seq_lengths, key=key)
