@@ -155,3 +155,64 @@ def test_to_keras_errors():
         to_keras(layer, layer.init(jax.random.key(0)))
     with pytest.raises(TypeError, match="layer must be a jaxrnn RNN, LSTM or GRU"):
         to_keras(jaxrnn.LSTMCell(H), {})
+
+
+def test_from_keras_of_a_sequential_model_with_masking_and_a_head():
+    from jaxrnn.interop import masked_lengths
+
+    model = keras.Sequential([keras.Input((T, I)), keras.layers.Masking(0.0),
+                              keras.layers.LSTM(H, return_sequences=True), keras.layers.LSTM(H, return_sequences=True),
+                              keras.layers.Dense(2)])
+    for layer in model.layers:
+        randomize(layer)
+    with pytest.warns(UserWarning, match=r"skipped the non-recurrent layers masking \(Masking\) \(pass "
+                                         r"seq_lengths=masked_lengths\(x, 0.0\) instead\), dense \(Dense\)"):
+        layer, params = from_keras(model)
+    assert layer.num_layers == 2 and layer.batch_first and jaxrnn.param_count(params) == sum(
+        k.count_params() for k in model.layers[1:3])
+    x = inputs()
+    x[1, 4:] = 0.0  # right padding that Masking hides
+    lengths = masked_lengths(x)
+    assert lengths.tolist() == [T, 4, T]
+    recurrent = keras.Sequential([keras.Input((T, I)), keras.layers.Masking(0.0), *model.layers[1:3]])
+    want = np.asarray(recurrent(x))
+    out, (h_n, _) = layer.apply(params, x, seq_lengths=lengths)
+    valid = np.arange(T)[None, :] < np.asarray(lengths)[:, None]
+    np.testing.assert_allclose(np.asarray(out)[valid], want[valid], atol=2e-5)
+    np.testing.assert_allclose(h_n[-1, 1], want[1, 3], atol=2e-5)  # the state after the last valid step
+
+
+def test_from_keras_of_a_functional_bidirectional_stack():
+    x_in = keras.Input((T, I))
+    y = keras.layers.Bidirectional(keras.layers.GRU(H, return_sequences=True), merge_mode="sum")(x_in)
+    y = keras.layers.Bidirectional(keras.layers.GRU(H, return_sequences=True), merge_mode="sum")(y)
+    model = keras.Model(x_in, y)
+    for layer in model.layers:
+        randomize(layer)
+    layer, params = from_keras(model)
+    assert layer.num_layers == 2 and layer.bidirectional and layer.merge_mode == "sum"
+    x = inputs()
+    np.testing.assert_allclose(layer.apply(params, x)[0], np.asarray(model(x)), atol=2e-5)
+
+
+def test_from_keras_of_a_mixed_model_and_a_model_without_recurrent_layers():
+    mixed = keras.Sequential([keras.Input((T, I)), keras.layers.SimpleRNN(H, return_sequences=True),
+                              keras.layers.GRU(H, return_sequences=True)])
+    with pytest.raises(ValueError, match=r"recurrent layer 1 \(.*\) differs from layer 0"):
+        from_keras(mixed)
+    with pytest.raises(ValueError, match=r"model: no SimpleRNN, LSTM, GRU or Bidirectional layer"):
+        from_keras(keras.Sequential([keras.Input((T, I)), keras.layers.Dense(3)]))
+
+
+def test_to_keras_without_the_jax_backend_says_to_set_it():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import jaxrnn\nfrom jaxrnn.interop import to_keras\nlayer = jaxrnn.GRU(3, 4, batch_first=True)\n"
+            "import jax\nto_keras(layer, layer.init(jax.random.key(0)))")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}  # Keras's default backend; not installed here
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode != 0
+    assert "set the environment variable KERAS_BACKEND=jax" in proc.stderr, proc.stderr[-2000:]

@@ -6,10 +6,13 @@ transposes, torch-layout ``(kH, I)``; the LSTM gate order i, f, g(c), o is share
 Keras GRU order z, r, h becomes r, z, n. So ``SimpleRNN``, ``LSTM`` and ``GRU(reset_after=False)``
 map to ``double_bias=False`` (one ``b_ih``) and ``GRU(reset_after=True)`` to ``double_bias=True``
 (``b_ih = bias[0]``, ``b_hh = bias[1]``): :func:`jaxrnn.param_count` equals ``count_params()``.
-Keras is imported lazily, inside :func:`to_keras` only.
+Keras is imported lazily, inside :func:`to_keras` only (with ``KERAS_BACKEND=jax``; without it Keras
+looks for TensorFlow, and the error says so).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax.numpy as jnp
 import numpy as np
@@ -78,8 +81,52 @@ def _cell_params(kind: type, weights: list, kwargs: dict) -> dict:
     return {k: jnp.asarray(v) for k, v in params.items()}
 
 
+_RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
+
+
+def masked_lengths(x, mask_value: float = 0.0):
+    """The ``seq_lengths`` a Keras ``Masking(mask_value)`` layer means for right-padded input:
+    per row, the number of time steps before the trailing run of steps whose features all equal
+    ``mask_value``. ``x: (B, T, I)`` -> ``(B,)`` int32.
+
+    jaxrnn's outputs at those padded steps are 0, where a Keras RNN repeats its last output (or
+    gives 0 inside ``Bidirectional``); the valid steps and the final states are the same.
+
+    Examples:
+      >>> x = np.ones((2, 4, 3)); x[1, 2:] = 0.0
+      >>> masked_lengths(x).tolist()
+      [4, 2]
+    """
+    keep = np.any(np.asarray(x) != mask_value, axis=-1)  # (B, T): steps Keras does not mask
+    steps = keep.shape[1]
+    last = steps - np.argmax(keep[:, ::-1], axis=1)  # one past the last kept step
+    return jnp.asarray(np.where(keep.any(axis=1), last, 0), jnp.int32)
+
+
+def _model_layers(model):
+    """``(recurrent layers, names of the other layers)`` of a Keras ``Sequential``/functional model."""
+    recurrent, skipped = [], []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in _RECURRENT:
+            recurrent.append(layer)
+        elif kind != "InputLayer":
+            note = f" (pass seq_lengths=masked_lengths(x, {layer.mask_value}) instead)" if kind == "Masking" else ""
+            skipped.append(f"{layer.name} ({kind}){note}")
+    if not recurrent:
+        raise ValueError(f"model: no SimpleRNN, LSTM, GRU or Bidirectional layer in {model.name!r}")
+    return recurrent, skipped
+
+
 def from_keras(layer):
-    """Converts a built Keras 3 recurrent layer into ``(layer, params)``.
+    """Converts a built Keras 3 recurrent layer, or the recurrent layers of a model, into
+    ``(layer, params)``.
+
+    For a ``Sequential`` or functional model, its recurrent layers (in order) become one jaxrnn
+    layer with ``num_layers`` = their number (they must be of one kind, size and direction, each
+    reading the previous one's output); the other layers (``Dense``, ``Dropout``, ``Masking``,
+    ...) are skipped and named in a warning. A Keras ``Masking`` layer on right-padded input
+    corresponds to ``seq_lengths=masked_lengths(x, mask_value)``.
 
     The result is a batch-first :class:`jaxrnn.RNN`/``LSTM``/``GRU`` (one layer; bidirectional
     with Keras's ``merge_mode`` for ``Bidirectional``) whose ``output`` equals Keras's output with
@@ -104,6 +151,8 @@ def from_keras(layer):
       >>> param_count(params), k.count_params()
       (42, 42)
     """
+    if hasattr(layer, "layers") and type(layer).__name__ not in _RECURRENT:  # a model
+        return _from_model(layer)
     if type(layer).__name__ == "Bidirectional":
         if layer.merge_mode is None:
             raise ValueError("layer: merge_mode must be 'concat', 'sum', 'mul' or 'ave', got None")
@@ -121,6 +170,36 @@ def from_keras(layer):
     if layer.go_backwards:
         raise ValueError("layer: go_backwards must be False (use Bidirectional), got True")
     return kind(**kwargs), [_cell_params(kind, layer.get_weights(), kwargs)]
+
+
+def _from_model(model):
+    import warnings
+
+    recurrent, skipped = _model_layers(model)
+    converted = [from_keras(k) for k in recurrent]
+    first, _ = converted[0]
+    for i, (layer, _) in enumerate(converted[1:], 1):
+        same = dataclasses.replace(layer, input_size=first.input_size) == first
+        if not same:
+            raise ValueError(f"model: recurrent layer {i} ({recurrent[i].name}) differs from layer 0 "
+                             f"({recurrent[0].name}) in kind, size or options; jaxrnn stacks equal layers")
+        if layer.input_size != first.output_size:
+            raise ValueError(f"model: recurrent layer {i} ({recurrent[i].name}) reads {layer.input_size} "
+                             f"features, not the {first.output_size} layer {i - 1} gives")
+    if skipped:
+        warnings.warn(f"from_keras: skipped the non-recurrent layers {', '.join(skipped)}", stacklevel=3)
+    out = dataclasses.replace(first, num_layers=len(converted))
+    return out, [params[0] for _, params in converted]
+
+
+def _import_keras():
+    """``import keras``, saying what to do when its backend cannot load (no TensorFlow here)."""
+    try:
+        import keras
+    except ImportError as e:
+        raise ImportError(f"keras could not load its backend ({e}); jaxrnn uses Keras on JAX: set the "
+                          "environment variable KERAS_BACKEND=jax before keras is first imported") from e
+    return keras
 
 
 def _keras_weights(layer, p: dict) -> list[np.ndarray]:
@@ -168,7 +247,7 @@ def to_keras(layer, params):
         raise ValueError(f"layer: num_layers must be 1 for one Keras layer, got {layer.num_layers}")
     if getattr(layer, "proj_size", 0):
         raise ValueError(f"layer: proj_size must be 0 (Keras LSTM has no projection), got {layer.proj_size}")
-    import keras
+    keras = _import_keras()
 
     kwargs = dict(use_bias=layer.bias, return_sequences=True)
     if isinstance(layer, RNN):
