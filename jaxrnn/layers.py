@@ -113,27 +113,32 @@ class _TorchShaped:
             )
         if x.shape[-1] != self.input_size:
             raise ValueError(f"input: expected input_size {self.input_size}, got {x.shape[-1]}")
-        self.check_params(params)
         batched = x.ndim == 3
         if not batched:
             x = x[:, None]
         elif self.batch_first:
             x = jnp.swapaxes(x, 0, 1)  # the one layout change: engines are time-major
-        steps, batch = x.shape[0], x.shape[1]
-
-        policy = precision.policy(self.compute_dtype, x, params)
-        lengths = self._lengths(seq_lengths, batch, steps, batched)
-        carry = self._carry_from_hx(hx, batch, batched, policy.state)
         dropout_key = key is not None and self.dropout > 0 and self.num_layers > 1
-        row_keys = jax.random.split(key, batch) if dropout_key else None
-        engine = engines.resolve(self, policy, dropout_key, batch, steps)
-        out, finals = engines.run(engine, self, params, x, carry, lengths, row_keys)
-        state = self._hx_from_carry(finals)
+        row_keys = jax.random.split(key, x.shape[1]) if dropout_key else None
+        out, state = self.run_time_major(params, x, hx, seq_lengths, row_keys, batched)
         if not batched:
             return out[:, 0], jax.tree.map(lambda s: s[:, 0], state)
         if self.batch_first:
             out = jnp.swapaxes(out, 0, 1)
         return out, state
+
+    def run_time_major(self, params, x, hx, seq_lengths, row_keys, batched: bool = True):
+        """:meth:`apply` on a time-major ``x: (T, B, I)`` with one dropout key per row (``None``: no
+        dropout); ``batched=False`` reads ``hx`` and ``seq_lengths`` as unbatched (B = 1).
+        Returns ``(output: (T, B, F), torch-shaped state with B)``."""
+        self.check_params(params)
+        steps, batch = x.shape[0], x.shape[1]
+        policy = precision.policy(self.compute_dtype, x, params)
+        lengths = self._lengths(seq_lengths, batch, steps, batched)
+        carry = self._carry_from_hx(hx, batch, batched, policy.state)
+        engine = engines.resolve(self, policy, row_keys is not None, batch, steps)
+        out, finals = engines.run(engine, self, params, x, carry, lengths, row_keys)
+        return out, self._hx_from_carry(finals)
 
     def initial_state(self, batch_size=None, dtype=jnp.float32):
         """Torch-shaped zeros: ``h_0: (L*D, B, H_out)`` (LSTM ``(h_0, c_0)``, ``c_0: (L*D, B, H)``);

@@ -48,9 +48,9 @@ def test_readme_python_block_runs_on_its_own(index, tmp_path):
 
 
 def test_interop_section_has_one_example_per_library():
-    found = _python_blocks("## Coming from PyTorch / Keras / Flax")
-    assert len(found) == 3
-    assert ["from_torch" in found[0], "from_keras" in found[1], "from_flax" in found[2]] == [True] * 3
+    found = _python_blocks("## Coming from PyTorch / Keras / Flax / Equinox")
+    assert len(found) == 4
+    assert ["from_torch" in found[0], "from_keras" in found[1], "from_flax" in found[2], "EqxRNN" in found[3]] == [True] * 4
 
 
 def test_training_loop_example_is_short_and_uses_make_step():
