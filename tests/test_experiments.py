@@ -22,7 +22,7 @@ def test_hello_world_predicts_the_string_within_100_steps():
     assert predictions[0] != "hello! world"  # it was learned, not there from the start
 
 
-@pytest.mark.parametrize("name", ["adding_problem", "copy_memory", "charlm_bpc"])
+@pytest.mark.parametrize("name", ["adding_problem", "copy_memory", "charlm_bpc", "classify"])
 def test_short_mode_writes_a_table_and_a_plot(tmp_path, name):
     load(name).main(["--short", "--out", str(tmp_path)])
     table = open(tmp_path / f"{name}_short.md").read()
@@ -32,7 +32,7 @@ def test_short_mode_writes_a_table_and_a_plot(tmp_path, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["adding_problem", "copy_memory", "charlm_bpc"])
+@pytest.mark.parametrize("name", ["adding_problem", "copy_memory", "charlm_bpc", "classify"])
 def test_full_run(tmp_path, name):
     load(name).main(["--out", str(tmp_path)])
     assert (tmp_path / f"{name}.md").exists() and (tmp_path / f"{name}.png").exists()

@@ -160,13 +160,13 @@ def test_to_keras_errors():
 def test_from_keras_of_a_sequential_model_with_masking_and_a_head():
     from jaxrnn.interop import masked_lengths
 
-    model = keras.Sequential([keras.Input((T, I)), keras.layers.Masking(0.0),
+    model = keras.Sequential([keras.Input((T, I)), keras.layers.Masking(0.0, name="mask"),
                               keras.layers.LSTM(H, return_sequences=True), keras.layers.LSTM(H, return_sequences=True),
-                              keras.layers.Dense(2)])
+                              keras.layers.Dense(2, name="head")])
     for layer in model.layers:
         randomize(layer)
-    with pytest.warns(UserWarning, match=r"skipped the non-recurrent layers masking \(Masking\) \(pass "
-                                         r"seq_lengths=masked_lengths\(x, 0.0\) instead\), dense \(Dense\)"):
+    with pytest.warns(UserWarning, match=r"skipped the non-recurrent layers mask \(Masking\) \(pass "
+                                         r"seq_lengths=masked_lengths\(x, 0.0\) instead\), head \(Dense\)"):
         layer, params = from_keras(model)
     assert layer.num_layers == 2 and layer.batch_first and jaxrnn.param_count(params) == sum(
         k.count_params() for k in model.layers[1:3])
