@@ -8,8 +8,8 @@ Adam in a plain optax loop; the update gate's bias gets a chrono init (time scal
 loss curves) to ``--out``.
 
 Usage:
-  PYTHONPATH=. python experiments/adding_mingru.py            # full run (minutes on 2 CPU cores)
-  PYTHONPATH=. python experiments/adding_mingru.py --short    # a few steps, for CI
+  python experiments/adding_mingru.py            # full run (minutes on 2 CPU cores)
+  python experiments/adding_mingru.py --short    # a few steps, for CI
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import numpy as np
 import optax
 
 import jaxrnn
+
+import report  # experiments/report.py
 
 
 def adding_batch(key, batch: int, steps: int):
@@ -91,13 +93,8 @@ def train(args, method, label: str):
             "ms_per_step": per_step}
 
 
-def write_results(args, runs, out: Path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+def write_results(args, runs, out):
+    fig, ax = report.figure((6, 3.5))
     for run in runs:
         smooth = np.convolve(run["losses"], np.ones(20) / 20, mode="valid") if len(run["losses"]) > 20 else run["losses"]
         ax.plot(smooth, label=run["label"])
@@ -105,23 +102,14 @@ def write_results(args, runs, out: Path):
     ax.set(xlabel="training step", ylabel="train MSE (20-step mean)", yscale="log",
            title=f"Adding problem, T={args.steps}, minGRU H={args.hidden}")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "adding_mingru.png", dpi=120)
-    rows = [f"| {r['label']} | {r['test_mse']:.5f} | {np.mean(r['losses'][-50:]):.5f} | {r['ms_per_step']:.1f} |"
+    rows = [[r["label"], f"{r['test_mse']:.5f}", f"{np.mean(r['losses'][-50:]):.5f}", f"{r['ms_per_step']:.1f}"]
             for r in runs]
-    text = "\n".join([
-        f"# Adding problem, T={args.steps}, minGRU H={args.hidden}",
-        "",
-        f"Command: `PYTHONPATH=. python experiments/adding_mingru.py {' '.join(args.argv)}`; seed {args.seed}, "
-        f"batch {args.batch}, {args.iters} Adam steps at lr {args.lr}; jax {jax.__version__} on "
-        f"{jax.default_backend()}. Test set: 256 fresh sequences. Predicting the mean gives MSE 1/6 = 0.167.",
-        "",
-        "| method | test MSE | train MSE (last 50 steps) | ms / train step (after compile) |",
-        "|---|---|---|---|",
-        *rows,
-        "",
-    ])
-    (out / "adding_mingru.md").write_text(text)
+    text = (f"# Adding problem, T={args.steps}, minGRU H={args.hidden}\n\n"
+            f"Command: `python experiments/adding_mingru.py {' '.join(args.argv)}`; seed {args.seed}, "
+            f"batch {args.batch}, {args.iters} Adam steps at lr {args.lr}; jax {jax.__version__} on "
+            f"{jax.default_backend()}. Test set: 256 fresh sequences. Predicting the mean gives MSE 1/6 = 0.167.\n\n"
+            + report.table(["method", "test MSE", "train MSE (last 50 steps)", "ms / train step (after compile)"], rows))
+    report.publish(str(out), "adding_mingru", fig, text)
     print(text)
 
 

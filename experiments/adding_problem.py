@@ -9,17 +9,17 @@ Run: ``python experiments/adding_problem.py`` (full) or ``--short`` (a few steps
 """
 
 import argparse
-import json
 import os
 import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 import jaxrnn
 from jaxrnn.train import make_step
+
+import report  # experiments/report.py
 
 BASELINE = 1 / 6
 SOLVED = 0.01
@@ -88,38 +88,27 @@ def main(argv=None):
 
 
 def write(results, args, hidden, batch, train_steps):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(args.out, exist_ok=True)
-    name = "adding_problem" + ("_short" if args.short else args.suffix)
-    rows = ["| T | final test MSE | best test MSE | predict-1 baseline | solved (MSE < 0.01) at step"
-            " | wall time (s) |", "|---|---|---|---|---|---|"]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    rows = []
+    fig, ax = report.figure()
     for t, r in results.items():
         mses = [m for _, m in r["curve"]]
         solved = f"{r['solved_at']}" if r["solved_at"] else "not solved"
-        rows.append(f"| {t} | {mses[-1]:.4f} | {min(mses):.4f} | {BASELINE:.3f} | {solved} | "
-                    f"{r['seconds']:.0f} |")
+        rows.append([t, f"{mses[-1]:.4f}", f"{min(mses):.4f}", f"{BASELINE:.3f}", solved, f"{r['seconds']:.0f}"])
         ax.plot(*zip(*r["curve"]), label=f"LSTM, T={t}")
     ax.axhline(BASELINE, color="gray", ls="--", label="predict 1 (0.167)")
     ax.axhline(SOLVED, color="green", ls=":", label="solved (0.01)")
     ax.set(yscale="log", xlabel="training step", ylabel="test MSE (1000 sequences)",
            title="Adding problem")
     ax.legend()
-    fig.savefig(os.path.join(args.out, name + ".png"), dpi=100, bbox_inches="tight")
-    plt.close(fig)
     header = (f"# Adding problem\n\nLSTM(2, {hidden}) + linear head on the last state, Adam(3e-3),"
               f" gradient clipping 1.0, batch {batch}, {train_steps} steps, seed 0, test set of "
               f"1000 sequences. Produced by `python experiments/adding_problem.py"
               f"{' --short' if args.short else ''}"
               f"{f' --steps {train_steps} --lengths ' + ' '.join(map(str, results)) if getattr(args, 'suffix', '') else ''}`.\n\n")
-    with open(os.path.join(args.out, name + ".md"), "w") as f:
-        f.write(header + "\n".join(rows) + "\n")
-    with open(os.path.join(args.out, name + ".json"), "w") as f:
-        json.dump({str(t): r for t, r in results.items()}, f)
+    columns = ["T", "final test MSE", "best test MSE", "predict-1 baseline", "solved (MSE < 0.01) at step",
+               "wall time (s)"]
+    report.publish(args.out, "adding_problem" + ("_short" if args.short else args.suffix), fig,
+                   header + report.table(columns, rows), {str(t): r for t, r in results.items()})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Run: ``python experiments/charlm_bpc.py`` (full) or ``--short`` (a few steps, fo
 """
 
 import argparse
-import json
 import math
 import os
 import time
@@ -21,6 +20,8 @@ import optax
 
 from jaxrnn import charlm, data
 from jaxrnn.train import make_step
+
+import report  # experiments/report.py
 
 
 def run(cell, train_ids, valid_ids, vocab_size, steps, hidden, batch, seq_len, eval_every):
@@ -66,27 +67,16 @@ def main(argv=None):
 
 
 def write(results, refs, args, info):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(args.out, exist_ok=True)
-    name = "charlm_bpc" + ("_short" if args.short else "")
-    rows = ["| model | parameters | held-out bits/char | final train bits/char | wall time (s) |",
-            "|---|---|---|---|---|"]
-    rows += [f"| {k} (reference) | 0 | {v:.3f} | - | - |" for k, v in refs.items()]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    rows = [[f"{k} (reference)", 0, f"{v:.3f}", "-", "-"] for k, v in refs.items()]
+    fig, ax = report.figure()
     for cell, r in results.items():
         _, train_bpc, bpc = r["curve"][-1]
-        rows.append(f"| {cell} | {r['params']:,} | {bpc:.3f} | {train_bpc:.3f} | {r['seconds']:.0f} |")
+        rows.append([cell, f"{r['params']:,}", f"{bpc:.3f}", f"{train_bpc:.3f}", f"{r['seconds']:.0f}"])
         ax.plot([c[0] for c in r["curve"]], [c[2] for c in r["curve"]], "o-", label=cell)
     ax.axhline(refs["unigram"], color="gray", ls="--", label="unigram")
     ax.set(xlabel="training step", ylabel="held-out bits per character",
            title="Character LM on the Python stdlib")
     ax.legend()
-    fig.savefig(os.path.join(args.out, name + ".png"), dpi=100, bbox_inches="tight")
-    plt.close(fig)
     header = (f"# Character LM: Elman RNN vs GRU vs LSTM\n\nCorpus: {info['chars']:,} characters "
               f"of Python stdlib sources, vocabulary {info['vocab']}, last 5% held out (first "
               f"{info['held_out']:,} held-out characters evaluated). Embedding 64, one layer of "
@@ -94,10 +84,10 @@ def write(results, refs, args, info):
               f"{info['seq_len']} characters (truncated BPTT), {info['steps']} steps, seed 0. "
               f"Produced by `python experiments/charlm_bpc.py{' --short' if args.short else ''}`."
               f"\n\n")
-    with open(os.path.join(args.out, name + ".md"), "w") as f:
-        f.write(header + "\n".join(rows) + "\n")
-    with open(os.path.join(args.out, name + ".json"), "w") as f:
-        json.dump({"results": results, "references": refs, "setup": info}, f)
+    columns = ["model", "parameters", "held-out bits/char", "final train bits/char", "wall time (s)"]
+    report.publish(args.out, "charlm_bpc" + ("_short" if args.short else ""), fig,
+                   header + report.table(columns, rows),
+                   {"results": results, "references": refs, "setup": info})
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Run: ``python experiments/classify.py`` (full) or ``--short`` (a few steps, for 
 """
 
 import argparse
-import json
 import os
 import time
 
@@ -26,6 +25,8 @@ import optax
 
 import jaxrnn
 from jaxrnn.train import make_step
+
+import report  # experiments/report.py
 
 T, SYMBOLS, CLASSES, MIN_LEN = 40, 8, 3, 4
 
@@ -94,35 +95,25 @@ def main(argv=None):
 
 
 def write(results, args, hidden, batch, train_steps, n_test):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(args.out, exist_ok=True)
-    name = "classify" + ("_short" if args.short else "")
-    rows = ["| feature | final test accuracy | best test accuracy | most-common-label baseline | wall time (s) |",
-            "|---|---|---|---|---|"]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    rows = []
+    fig, ax = report.figure()
     for feature, r in results["runs"].items():
         accs = [a for _, a in r["curve"]]
-        rows.append(f"| `{feature}` | {accs[-1]:.3f} | {max(accs):.3f} | {results['baseline']:.3f} | "
-                    f"{r['seconds']:.0f} |")
+        rows.append([f"`{feature}`", f"{accs[-1]:.3f}", f"{max(accs):.3f}", f"{results['baseline']:.3f}",
+                     f"{r['seconds']:.0f}"])
         ax.plot(*zip(*r["curve"]), label=f"reads {feature}")
     ax.axhline(results["baseline"], color="gray", ls="--", label=f"most common label ({results['baseline']:.3f})")
     ax.set(ylim=(0, 1.02), xlabel="training step", ylabel=f"test accuracy ({n_test} sequences)",
            title="Most frequent symbol, lengths 4 to 40")
     ax.legend()
-    fig.savefig(os.path.join(args.out, name + ".png"), dpi=100, bbox_inches="tight")
-    plt.close(fig)
     header = (f"# Variable-length classification\n\nBidirectional GRU({SYMBOLS}, {hidden}) + linear head, "
               f"Adam(3e-3), gradient clipping 1.0, batch {batch}, {train_steps} steps, seed 0, test set of "
               f"{n_test} sequences (lengths 4 to {T}, right-padded). Produced by `python experiments/classify.py"
               f"{' --short' if args.short else ''}`.\n\n")
-    with open(os.path.join(args.out, name + ".md"), "w") as f:
-        f.write(header + "\n".join(rows) + "\n")
-    with open(os.path.join(args.out, name + ".json"), "w") as f:
-        json.dump(results, f)
+    columns = ["feature", "final test accuracy", "best test accuracy", "most-common-label baseline",
+               "wall time (s)"]
+    report.publish(args.out, "classify" + ("_short" if args.short else ""), fig,
+                   header + report.table(columns, rows), results)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Run: ``python experiments/copy_memory.py`` (full) or ``--short`` (a few steps, f
 """
 
 import argparse
-import json
 import math
 import os
 import time
@@ -20,6 +19,8 @@ import optax
 
 import jaxrnn
 from jaxrnn.train import cross_entropy, make_step
+
+import report  # experiments/report.py
 
 LAYERS = {"rnn": jaxrnn.RNN, "gru": jaxrnn.GRU, "lstm": jaxrnn.LSTM}
 
@@ -79,35 +80,25 @@ def main(argv=None):
 
 
 def write(results, args, t, hidden, batch, train_steps):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(args.out, exist_ok=True)
-    name = "copy_memory" + ("_short" if args.short else "")
-    rows = ["| cell | final test CE | best test CE | baseline 10 ln 8/(T+20) | below baseline | "
-            "wall time (s) |", "|---|---|---|---|---|---|"]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    rows = []
+    fig, ax = report.figure()
     for cell, r in results.items():
         ces = [c for _, c in r["curve"]]
-        rows.append(f"| {cell} | {ces[-1]:.4f} | {min(ces):.4f} | {baseline(t):.4f} | "
-                    f"{'yes' if ces[-1] < 0.9 * baseline(t) else 'no'} | {r['seconds']:.0f} |")
+        rows.append([cell, f"{ces[-1]:.4f}", f"{min(ces):.4f}", f"{baseline(t):.4f}",
+                     "yes" if ces[-1] < 0.9 * baseline(t) else "no", f"{r['seconds']:.0f}"])
         ax.plot(*zip(*r["curve"]), label=cell)
     ax.axhline(baseline(t), color="gray", ls="--", label=f"baseline {baseline(t):.3f}")
     ax.set(xlabel="training step", ylabel="test cross-entropy (nats/step)",
            title=f"Copy memory, T={t}")
     ax.legend()
-    fig.savefig(os.path.join(args.out, name + ".png"), dpi=100, bbox_inches="tight")
-    plt.close(fig)
     header = (f"# Copy-memory task, T = {t}\n\nOne layer of {hidden} units per cell, linear head, "
               f"RMSprop(1e-3), gradient clipping 1.0, batch {batch}, {train_steps} steps, seed 0, "
               f"500 test sequences; 'below baseline' means final CE < 0.9 x baseline. Produced by "
               f"`python experiments/copy_memory.py{' --short' if args.short else ''}`.\n\n")
-    with open(os.path.join(args.out, name + ".md"), "w") as f:
-        f.write(header + "\n".join(rows) + "\n")
-    with open(os.path.join(args.out, name + ".json"), "w") as f:
-        json.dump(results, f)
+    columns = ["cell", "final test CE", "best test CE", "baseline 10 ln 8/(T+20)", "below baseline",
+               "wall time (s)"]
+    report.publish(args.out, "copy_memory" + ("_short" if args.short else ""), fig,
+                   header + report.table(columns, rows), results)
 
 
 if __name__ == "__main__":

@@ -116,6 +116,10 @@ def test_bad_run_directories_give_one_line_errors(capsys, tmp_path, text, traine
                    match="--hidden 32 does not match the run's 16")
     one_line_error(capsys, "sample", "--run", out, "--prime", "é", match="not in the vocabulary")
     one_line_error(capsys, "sample", "--run", out, "--prime", "", match="--prime must not be empty")
+
+
+def test_damaged_checkpoints_give_one_line_errors(capsys, tmp_path, trained):
+    out = copy_of(trained, tmp_path)
     path = checkpoint.latest(out)
     good = open(path, "rb").read()
     flipped = bytearray(good)
@@ -125,7 +129,10 @@ def test_bad_run_directories_give_one_line_errors(capsys, tmp_path, text, traine
     one_line_error(capsys, "train", "--out", out, "--steps", "39", "--resume", match="SHA-256 mismatch")
     open(path, "wb").write(good[:30])
     one_line_error(capsys, "sample", "--run", out, match="truncated (30 bytes")
-    open(path, "wb").write(good)
+
+
+def test_edited_or_emptied_run_directories_give_one_line_errors(capsys, tmp_path, trained):
+    out = copy_of(trained, tmp_path)
     config = json.load(open(os.path.join(out, "config.json")))
     json.dump({**config, "hidden": 24}, open(os.path.join(out, "config.json"), "w"))
     one_line_error(capsys, "sample", "--run", out, match="does not match the model")
