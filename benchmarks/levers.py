@@ -153,9 +153,7 @@ def main(argv=None):
     print(f"{args.part}: {args.config} {args.cell} (B, T, I, H, L, bidirectional) = {CONFIGS[args.config]}; "
           f"jax {jax.__version__}; {args.rounds} interleaved rounds; load average {load:.2f} before, "
           f"{os.getloadavg()[0]:.2f} after\n")
-    print("| what | median ms | best ms |\n|---|---|---|")
-    for name, (med, best) in result.items():
-        print(f"| {name} | {med:.2f} | {best:.2f} |")
+    timing.print_table(result)
 
 
 if __name__ == "__main__":

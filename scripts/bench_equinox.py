@@ -47,12 +47,9 @@ def main(argv=None):
     for name, module in modules.items():
         calls[name] = lambda m=module: jax.block_until_ready(grad_v(m, xs))
     result = timing.median_best(timing.interleaved(calls, args.rounds, warmup=2))
-    base = result["batched layer.apply"][0]
     print(f"{args.cell} (B, T, I, H) = ({b}, {t}, {i}, {h}), fwd+bwd, jax {jax.__version__}, equinox "
           f"{eqx.__version__}, {args.rounds} rounds, load average {os.getloadavg()[0]:.2f}\n")
-    print("| call | median ms | best ms | / batched |\n|---|---|---|---|")
-    for name, (med, best) in result.items():
-        print(f"| {name} | {med:.2f} | {best:.2f} | {med / base:.2f}x |")
+    timing.print_table(result, base="batched layer.apply")
 
 
 if __name__ == "__main__":

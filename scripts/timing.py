@@ -26,6 +26,14 @@ def median_best(times: dict) -> dict:
     return {name: (statistics.median(ts), min(ts)) for name, ts in times.items()}
 
 
+def print_table(result: dict, base: str | None = None) -> None:
+    """Prints :func:`median_best`'s result as a markdown table; with ``base``, a column of each
+    median's ratio to that call's."""
+    print("| call | median ms | best ms |" + (f" / {base} |\n|---|---|---|---|" if base else "\n|---|---|---|"))
+    for name, (med, best) in result.items():
+        print(f"| {name} | {med:.2f} | {best:.2f} |" + (f" {med / result[base][0]:.2f}x |" if base else ""))
+
+
 def torch_rnn(cell: str, batch: int, steps: int, inputs: int, hidden: int, num_layers: int = 1,
               bidirectional: bool = False, device: str = "cpu", dtype: str = "float32"):
     """``(fwd, fwdbwd)`` callables of a time-major ``torch.nn`` RNN/LSTM/GRU on random input.
