@@ -53,6 +53,16 @@ def _torch_calls(cell, b, t, i, h, layers, bi):
     return timing.torch_rnn(cell, b, t, i, h, layers, bi)
 
 
+def _gemms_only(c, w, xs, h0):
+    """The forward loop's GEMMs alone: each step computes ``x_t W_ih^T + h W_hh^T`` (all gates,
+    kept as outputs) and feeds its first gate block back as ``h``; no pointwise math."""
+    def body(h, x_t):
+        g = [a + b for a, b in zip(c.input_projection(w, x_t), c.recurrent_projection(w, h))]
+        return g[0], jnp.concatenate(g, -1)
+
+    return jax.lax.scan(body, h0, xs)
+
+
 def breakdown(cell, cfg, rounds):
     b, t, i, h, layers, bi = cfg
     model = LAYERS[cell](i, h, num_layers=layers, bidirectional=bi, engine="xla")
@@ -74,6 +84,8 @@ def breakdown(cell, cfg, rounds):
         "jaxrnn fwd+bwd": _jitted(jax.grad(lambda p, x: jnp.sum(model.apply(p, x)[0]), argnums=(0, 1)), params, x),
         "1 direction: forward with residuals": _jitted(lambda w, x, s: xla._forward(c, False, 1, w, x, s, None),
                                                        w, x, carry),
+        "  of which the per-step GEMMs alone": _jitted(lambda w, x, h: _gemms_only(c, w, x, h), w, x,
+                                                        jnp.zeros((b, c.output_size))),
         "1 direction: backward from residuals": _jitted(lambda r, g: xla._backward(c, False, 1, r, g), res, cts),
         "  of which dx = dG @ W_ih": _jitted(lambda g, w: jnp.einsum("tbk,ki->tbi", g, w), d_g, w["w_ih"]),
         "  of which dW_ih = dG^T x": _jitted(lambda g, x: xla._sum_outer(g, x, jnp.float32), d_g, x),
