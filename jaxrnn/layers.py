@@ -118,14 +118,19 @@ class _TorchShaped:
             x = x[:, None]
         elif self.batch_first:
             x = jnp.swapaxes(x, 0, 1)  # the one layout change: engines are time-major
-        dropout_key = key is not None and self.dropout > 0 and self.num_layers > 1
-        row_keys = jax.random.split(key, x.shape[1]) if dropout_key else None
-        out, state = self.run_time_major(params, x, hx, seq_lengths, row_keys, batched)
+        out, state = self.run_time_major(params, x, hx, seq_lengths, self.row_keys(key, x.shape[1]), batched)
         if not batched:
             return out[:, 0], jax.tree.map(lambda s: s[:, 0], state)
         if self.batch_first:
             out = jnp.swapaxes(out, 0, 1)
         return out, state
+
+    def row_keys(self, key, batch: int):
+        """The dropout keys of a batch of ``batch`` rows, one per row, drawn from ``key``; ``None``
+        when the layer draws no dropout (no ``key``, ``dropout == 0`` or one layer)."""
+        if key is None or self.dropout == 0 or self.num_layers == 1:
+            return None
+        return jax.random.split(key, batch)
 
     def run_time_major(self, params, x, hx, seq_lengths, row_keys, batched: bool = True):
         """:meth:`apply` on a time-major ``x: (T, B, I)`` with one dropout key per row (``None``: no

@@ -87,8 +87,9 @@ def _per_example(layer):
         hx_tm = None if hx is None else jax.tree.map(lambda a, b: jnp.swapaxes(rows(a, b), 0, 1), hx, hx_b)
         lengths = None if lengths is None else rows(lengths, len_b)
         row_keys = None
-        if key is not None and layer.dropout > 0 and layer.num_layers > 1:  # as each example splits
-            row_keys = jax.vmap(lambda k: jax.random.split(k, 1)[0])(rows(key, key_b))
+        if key is not None:  # each example's key gives its one row's key, as its own call would
+            keys = jax.vmap(lambda k: layer.row_keys(k, 1))(rows(key, key_b))
+            row_keys = None if keys is None else keys[:, 0]
         out, state = layer.run_time_major(params, x_tm, hx_tm, lengths, row_keys)
         result = (jnp.swapaxes(out, 0, 1), jax.tree.map(lambda s: jnp.swapaxes(s, 0, 1), state))
         return result, jax.tree.map(lambda _: True, result)
