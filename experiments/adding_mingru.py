@@ -14,9 +14,7 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -114,7 +112,7 @@ def write_results(args, runs, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = report.parser(__doc__)
     parser.add_argument("--steps", type=int, default=1000, help="sequence length T")
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--batch", type=int, default=32)
@@ -123,8 +121,6 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--compare-sequential", action="store_true",
                         help="also train with method='sequential' (same seed) and compare")
-    parser.add_argument("--short", action="store_true", help="a few steps for CI")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     args.argv = [] if argv is None else list(argv)
     if args.short:

@@ -8,8 +8,6 @@ An LSTM reads the sequence and a linear head maps its last hidden state to the p
 Run: ``python experiments/adding_problem.py`` (full) or ``--short`` (a few steps, for CI).
 """
 
-import argparse
-import os
 import time
 
 import jax
@@ -66,9 +64,7 @@ def run(steps_t: int, train_steps: int, hidden: int, batch: int, seed: int, eval
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true", help="a few steps (CI)")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser = report.parser(__doc__)
     parser.add_argument("--lengths", type=int, nargs="+", help="sequence lengths T (full mode)")
     parser.add_argument("--steps", type=int, help="training steps per T (full mode)")
     args = parser.parse_args(argv)

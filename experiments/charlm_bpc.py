@@ -9,9 +9,7 @@ Reference points: a uniform guess over the vocabulary costs ``log2(V)`` bits/cha
 Run: ``python experiments/charlm_bpc.py`` (full) or ``--short`` (a few steps, for CI).
 """
 
-import argparse
 import math
-import os
 import time
 
 import jax
@@ -42,9 +40,7 @@ def run(cell, train_ids, valid_ids, vocab_size, steps, hidden, batch, seq_len, e
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true", help="a few steps (CI)")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser = report.parser(__doc__)
     args = parser.parse_args(argv)
     chars, steps, hidden, batch, seq_len, eval_every = (
         (100_000, 10, 32, 8, 32, 10) if args.short else (2_000_000, 1200, 256, 32, 64, 200))

@@ -14,8 +14,6 @@ every row shorter than 40 (jaxrnn zeroes padded outputs): the mistake this exper
 Run: ``python experiments/classify.py`` (full) or ``--short`` (a few steps, for CI).
 """
 
-import argparse
-import os
 import time
 
 import jax
@@ -78,9 +76,7 @@ def run(feature: str, train_steps: int, hidden: int, batch: int, seed: int, eval
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true", help="a few steps (CI)")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser = report.parser(__doc__)
     args = parser.parse_args(argv)
     train_steps, hidden, batch, eval_every, n_test = (10, 8, 16, 5, 200) if args.short else (1500, 32, 64, 100, 2000)
     test = make_data(seed=12345, n=n_test)

@@ -8,9 +8,7 @@ remembers the symbols goes to 0. Each cell reads the one-hot input; a linear hea
 Run: ``python experiments/copy_memory.py`` (full) or ``--short`` (a few steps, for CI).
 """
 
-import argparse
 import math
-import os
 import time
 
 import jax
@@ -64,9 +62,7 @@ def run(cell: str, t: int, train_steps: int, hidden: int, batch: int, seed: int,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true", help="a few steps (CI)")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    parser = report.parser(__doc__)
     args = parser.parse_args(argv)
     t, train_steps, hidden, batch, eval_every = (
         (10, 10, 16, 16, 10) if args.short else (100, 2000, 128, 64, 100))
