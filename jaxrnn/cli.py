@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 
 from jaxrnn import rundir
-from jaxrnn.runconfig import CELLS, DEFAULTS, KINDS, LIMITS, MODEL_KEYS, flag, validate
+from jaxrnn.runconfig import CELLS, DEFAULTS, KINDS, LIMITS, MODEL_KEYS, flag, path_flag, validate
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # the trainer returns 3 on a non-finite update
 HELP = {
@@ -48,13 +47,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def _shown(key, value):
+    """A setting's value as the help and errors show it (``--text`` None: the default corpus)."""
+    return "the stdlib sources" if key == "text" and value is None else value
+
+
 def _add(p, key, *, given_only=False, **kwargs):
     """Adds ``--KEY`` with its help and default; ``given_only``: default None (so --resume can tell
     a given flag from a default one), the real default shown in the help."""
     default = DEFAULTS[key]
     if key in KINDS:
         kwargs.setdefault("type", flag(key))
-    shown = "the stdlib sources" if key == "text" else default
+    elif key in ("text", "out"):
+        kwargs.setdefault("type", path_flag)
+    shown = _shown(key, default)
     p.add_argument(f"--{key.replace('_', '-')}", default=None if given_only else default,
                    help=f"{HELP[key]} (default: {shown})" if key != "text" else HELP[key], **kwargs)
 
@@ -92,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     _distributed_flags(t)
     s = sub.add_parser("sample", help="generate text from a trained run")
-    s.add_argument("--run", default=DEFAULTS["out"], metavar="DIR", help="run directory (default: %(default)s)")
+    s.add_argument("--run", type=path_flag, default=DEFAULTS["out"], metavar="DIR",
+                   help="run directory (default: %(default)s)")
     s.add_argument("--prime", default="def ", help="text to start from (default: %(default)r)")
     s.add_argument("--length", type=flag("length"), default=500, metavar="N",
                    help=f"characters to generate, at most {LIMITS['length']:,} (default: %(default)s)")
@@ -124,7 +131,7 @@ def train_config(args) -> dict:
         for key in MODEL_KEYS + ("text", "max_chars", "seq_len", "batch_size", "seed"):
             if key in given and given[key] != saved.get(key):
                 raise UsageError(f"--resume: --{key.replace('_', '-')} {given[key]} does not match "
-                                 f"the run's {saved.get(key)} (a run keeps its model and data)")
+                                 f"the run's {_shown(key, saved.get(key))} (a run keeps its model and data)")
         return {**saved, **given}
     if os.path.exists(config_path):
         raise UsageError(f"{out} already holds a run; use --resume to continue it or --out NEW_DIR")
@@ -156,9 +163,11 @@ def load_run(run_dir, model, config):
 
 
 def cmd_train(args) -> int:
-    from jaxrnn.signals import StopSignals
+    from jaxrnn.signals import GuardedStream, StopSignals
 
     stop = StopSignals().install()  # before jax loads: no early signal is lost
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = (GuardedStream(s, stop) for s in streams)  # `| head` stops, saved
     try:
         if args.num_processes != 1 or args.process_id != 0:
             if args.coordinator_address is None:
@@ -168,6 +177,7 @@ def cmd_train(args) -> int:
         with rundir.exclusive(args.out or DEFAULTS["out"]):
             return _train_process(args, stop)
     finally:
+        sys.stdout, sys.stderr = streams
         stop.restore()
 
 

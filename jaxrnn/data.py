@@ -68,6 +68,8 @@ def read_text(path: str) -> str:
       Traceback (most recent call last):
       jaxrnn.data.DataError: --text /no/such/file: no such file
     """
+    if os.path.isdir(path):
+        raise DataError(f"--text {path}: a folder, not a file")
     if not os.path.isfile(path):
         raise DataError(f"--text {path}: no such file")
     try:

@@ -72,6 +72,16 @@ def flag(key: str):
     return parse
 
 
+def path_flag(text: str) -> str:
+    """An argparse ``type`` for a file or folder name: any text but an empty one (which would
+    mean the current folder to some functions and nothing to others)."""
+    import argparse
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file or folder name, got {text!r}")
+    return text
+
+
 def validate(config: dict, where: str) -> dict:
     """Checks every setting of a run's ``config`` (as read from ``where``); returns it.
 

@@ -1,4 +1,5 @@
-"""Stopping a run cleanly on SIGINT (Ctrl-C) and SIGTERM (what SLURM and Kubernetes send).
+"""Stopping a run cleanly on SIGINT (Ctrl-C) and SIGTERM (what SLURM and Kubernetes send), and
+when the reader of its output goes away (``jaxrnn train | head``, a closed terminal).
 
 Imports nothing heavy, so the ``jaxrnn`` command can install it before jax loads.
 """
@@ -38,6 +39,51 @@ class StopSignals:
             os._exit(128 + signum)
         self.received = signum  # never cleared: a signal seen once stops the run
 
+    def output_closed(self) -> None:
+        """The reader of the run's output is gone: stop as on SIGPIPE, but after saving."""
+        if self.received is None:
+            self.received = signal.SIGPIPE
+
     @property
     def exit_status(self) -> int:
         return 128 + self.received
+
+
+class GuardedStream:
+    """A text stream (``sys.stderr``) whose writes never raise because its reader went away.
+
+    The first write into a closed pipe (``BrokenPipeError``) tells ``stop`` (as SIGPIPE, so the
+    run saves and stops with status 141 instead of dying with its unsaved steps) and sends the
+    file descriptor to ``/dev/null``, so later writes and the interpreter's final flush are quiet.
+
+    Examples:
+      >>> import io
+      >>> stop = StopSignals()
+      >>> GuardedStream(io.StringIO(), stop).write("step 1")
+      6
+    """
+
+    def __init__(self, stream, stop: StopSignals):
+        self.stream, self.stop = stream, stop
+
+    def _guard(self, method, *args):
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            self.stop.output_closed()
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError, AttributeError):  # no descriptor (a test's StringIO)
+                pass
+            return len(args[0]) if args else None
+
+    def write(self, text: str):
+        return self._guard(self.stream.write, text)
+
+    def flush(self) -> None:
+        self._guard(self.stream.flush)
+
+    def __getattr__(self, name):  # isatty, fileno, encoding, ...
+        return getattr(self.stream, name)

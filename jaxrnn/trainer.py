@@ -5,7 +5,8 @@ number of completed updates, so a run resumed at step 10 logs exactly what an un
 logs. Per-step keys are ``fold_in(key(seed), step)``. A checkpoint is saved every ``save_every``
 steps (the newest ``keep`` stay) and at the end. SIGINT (Ctrl-C) and SIGTERM (what SLURM and
 Kubernetes send) save a checkpoint and exit with status 128 + the signal number (130, 143); a
-second one quits at once. A step whose loss, gradient norm or updated params are not finite is
+second one quits at once; a closed output pipe stops the run the same way (141, as SIGPIPE;
+see :class:`jaxrnn.signals.GuardedStream`). A step whose loss, gradient norm or updated params are not finite is
 never kept: training stops with status 3 and the last good checkpoint stays.
 """
 
@@ -184,8 +185,10 @@ def _train(config, text, source, resume, stop) -> int:
                 loss = float(new[2]["loss"])
                 if not bool(new[2]["finite"]):  # the update is dropped: params stay the last good
                     what = f"loss is {loss}" if not math.isfinite(loss) else "the update is not finite"
-                    progress.write(f"jaxrnn: error: {what} at step {step + 1}; stopping. The last good "
-                                   f"checkpoint is {checkpoint.latest(out)}; try a lower --lr.")
+                    good = checkpoint.latest(out)
+                    good = f"the last good checkpoint is {good}" if good else "no checkpoint was saved before it"
+                    progress.write(f"jaxrnn: error: {what} at step {step + 1}; stopping ({good}). Try a "
+                                   f"lower rate: `jaxrnn train --out {out} --resume --lr X`")
                     status = 3
                     break
                 params, opt_state, metrics, carry = new

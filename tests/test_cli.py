@@ -81,6 +81,7 @@ def test_bad_files_give_one_line_errors(capsys, tmp_path, text):
     (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00abc")
     (tmp_path / "short.txt").write_text("abc")
     one_line_error(capsys, "train", "--text", str(tmp_path / "nope.txt"), match="no such file")
+    one_line_error(capsys, "train", "--text", str(tmp_path), match=f"--text {tmp_path}: a folder, not a file")
     one_line_error(capsys, "train", "--text", str(tmp_path / "empty.txt"), match="the file is empty")
     one_line_error(capsys, "train", "--text", str(tmp_path / "bin.txt"), match="not UTF-8 text")
     one_line_error(capsys, "train", "--text", str(tmp_path / "short.txt"), "--out", out,
@@ -101,6 +102,9 @@ def test_bad_files_give_one_line_errors(capsys, tmp_path, text):
     (["sample", "--temperature", "-1"], "argument --temperature: must be >= 0, got -1.0"),
     (["sample", "--length", "-3"], "argument --length: must be > 0, got -3"),
     (["summary", "--layers", "0"], "argument --layers: must be > 0, got 0"),
+    (["train", "--out", ""], "argument --out: expected a file or folder name, got ''"),
+    (["train", "--text", " "], "argument --text: expected a file or folder name, got ' '"),
+    (["sample", "--run", ""], "argument --run: expected a file or folder name, got ''"),
 ])
 def test_bad_flags_give_one_line_errors(capsys, argv, match):
     one_line_error(capsys, *argv, match=match)

@@ -97,6 +97,40 @@ def test_a_non_finite_update_never_becomes_a_checkpoint(capsys, tmp_path, text):
         assert all(np.isfinite(leaf).all() for leaf in _leaves(params)), path
 
 
+def test_a_non_finite_first_update_says_there_is_no_checkpoint_and_how_to_go_on(capsys, tmp_path, text):
+    out = str(tmp_path / "run")
+    rc, _, err = run(capsys, "train", "--text", text, "--out", out, "--steps", "5", "--lr", "3e37", *TINY)
+    assert rc == 3 and "no checkpoint was saved before it" in err and "None" not in err, err
+    assert f"`jaxrnn train --out {out} --resume --lr X`" in err
+    rc, _, err = run(capsys, "train", "--out", out, "--resume", "--lr", "0.01", "--steps", "3")
+    assert rc == 0 and "no checkpoint yet: starting at step 0" in err, err
+
+
+def test_resuming_a_default_corpus_run_with_a_text_names_the_default_corpus(capsys, tmp_path, text):
+    out = str(tmp_path / "run")
+    os.makedirs(out)
+    json.dump({"steps": 5}, open(os.path.join(out, "config.json"), "w"))  # --text null: the stdlib
+    one_line_error(capsys, "train", "--out", out, "--resume", "--text", text,
+                   match=f"--text {text} does not match the run's the stdlib sources")
+
+
+def test_a_closed_output_pipe_saves_and_stops_like_sigpipe(tmp_path, text):
+    """`jaxrnn train ... | head -1`: the reader goes away; the run saves its steps and exits 141
+    (128 + SIGPIPE) instead of dying with them, and resumes from there."""
+    out = str(tmp_path / "run")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxrnn.cli", "train", "--text", text, "--out", out, *TINY,
+         "--steps", "100000", "--save-every", "100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": ROOT})
+    for line in proc.stdout:  # read until training steps are logged, then close, as `head` does
+        if line.startswith("step") and "/100000" in line:
+            break
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 141
+    step = records(out)[-1]["step"]
+    assert step > 0 and checkpoint.latest(out).endswith(f"ckpt-{step:08d}.msgpack")
+
+
 def checkpoint_template(out):
     from jaxrnn import data
     from jaxrnn.trainer import build_model, state_template
