@@ -147,3 +147,21 @@ def latest(run_dir: str) -> str | None:
     """The newest checkpoint in ``run_dir``, or ``None``."""
     paths = list_checkpoints(run_dir)
     return paths[-1] if paths else None
+
+
+def load_latest(run_dir: str, template):
+    """``(path, state)`` of the newest checkpoint in ``run_dir`` (``(None, None)`` if it has none).
+
+    A damaged newest checkpoint raises :class:`CheckpointError`; when an older one exists the
+    message names it and says how to resume from it (it is never switched to silently).
+    """
+    paths = list_checkpoints(run_dir)
+    if not paths:
+        return None, None
+    try:
+        return paths[-1], load(paths[-1], template)
+    except CheckpointError as e:
+        if len(paths) == 1:
+            raise
+        raise CheckpointError(f"{e}; the run has an older checkpoint, {os.path.basename(paths[-2])}: "
+                              f"remove {paths[-1]} to go on from it") from None

@@ -153,10 +153,10 @@ def load_run(run_dir, model, config):
     from jaxrnn.trainer import state_template
 
     optimizer, template = state_template(model, config)
-    path = checkpoint.latest(run_dir)
+    path, state = checkpoint.load_latest(run_dir, template)
     if path is None:
         raise checkpoint.CheckpointError(f"{run_dir}: no checkpoint (ckpt-*.msgpack) found")
-    return optimizer, checkpoint.load(path, template)
+    return optimizer, state
 
 
 # -- commands -----------------------------------------------------------------------------------

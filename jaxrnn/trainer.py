@@ -129,9 +129,9 @@ def _train(config, text, source, resume, stop) -> int:
     data.num_chunks(len(train_ids), b, t)  # raises DataError if too short
     model = build_model(config, vocab.size)
     optimizer, state = state_template(model, config)
-    latest = checkpoint.latest(out) if resume else None
+    latest, loaded = checkpoint.load_latest(out, state) if resume else (None, None)
     if latest is not None:
-        state = checkpoint.load(latest, state)
+        state = loaded
     elif resume:
         print(f"{out} has no checkpoint yet: starting at step 0 with its config", file=sys.stderr)
     start = int(state["step"])

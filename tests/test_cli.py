@@ -133,6 +133,13 @@ def test_damaged_checkpoints_give_one_line_errors(capsys, tmp_path, trained):
     one_line_error(capsys, "train", "--out", out, "--steps", "39", "--resume", match="SHA-256 mismatch")
     open(path, "wb").write(good[:30])
     one_line_error(capsys, "sample", "--run", out, match="truncated (30 bytes")
+    older = checkpoint.path_for(out, 20)
+    open(older, "wb").write(good)  # an older, intact checkpoint: named, never switched to silently
+    one_line_error(capsys, "sample", "--run", out,
+                   match=f"); the run has an older checkpoint, ckpt-00000020.msgpack: remove {path} to go on "
+                         "from it")
+    os.remove(path)
+    assert run(capsys, "sample", "--run", out, "--length", "5")[0] == 0
 
 
 def test_edited_or_emptied_run_directories_give_one_line_errors(capsys, tmp_path, trained):
