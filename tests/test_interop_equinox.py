@@ -40,8 +40,47 @@ def test_gradients_with_and_without_the_batching_rule_agree():
         return jnp.sum(jnp.sin(jax.vmap(model)(xs)[0]))
 
     close(eqx.filter_jit(eqx.filter_grad(loss))(fast, xs).params, eqx.filter_grad(loss)(slow, xs).params, 1e-5)
-    per_example = jax.vmap(lambda x: eqx.filter_grad(lambda m: jnp.sum(m(x)[0]))(slow).params)(xs)
-    assert jax.tree.leaves(per_example)[0].shape[0] == 5
+
+
+@pytest.mark.parametrize("fast_vmap", [True, False])
+def test_per_example_and_unbatched_gradients_equal_layer_apply(fast_vmap):
+    """A gradient inside the vmap (per-example) or of one unbatched call: JAX cannot differentiate
+    the batching rule itself there, so the module takes the plain call; results are the same."""
+    layer = jaxrnn.GRU(4, 6, num_layers=2, batch_first=True)
+    model = EqxRNN(layer, key=jax.random.key(0), fast_vmap=fast_vmap)
+    xs = jax.random.normal(jax.random.key(1), (5, 7, 4))
+    lengths = jnp.array([7, 3, 0, 5, 1])
+
+    def loss(m, x, n):
+        return jnp.sum(jnp.sin(m(x, seq_lengths=n)[0]))
+
+    def reference(p, x, n):
+        return jnp.sum(jnp.sin(layer.apply(p, x, seq_lengths=n)[0]))
+
+    per_example = jax.vmap(eqx.filter_grad(loss), in_axes=(None, 0, 0))(model, xs, lengths).params
+    want = [jax.grad(reference)(model.params, x, n) for x, n in zip(xs, lengths)]
+    close(per_example, jax.tree.map(lambda *a: jnp.stack(a), *want), 1e-5)
+    close(eqx.filter_grad(loss)(model, xs[0], lengths[0]).params, want[0], 1e-5)
+
+
+def test_vmap_and_grad_of_vmap_reach_the_batched_engine_and_per_example_gradients_do_not(monkeypatch):
+    batches = []
+    run = jaxrnn.GRU.run_time_major
+    monkeypatch.setattr(jaxrnn.GRU, "run_time_major", lambda self, p, x, *a, **k: (
+        batches.append(x.shape[1]), run(self, p, x, *a, **k))[1])
+    model = EqxRNN(jaxrnn.GRU(4, 6), key=jax.random.key(0))
+    xs = jnp.ones((5, 7, 4))
+
+    def loss(m, x):
+        return jnp.sum(m(x)[0])
+
+    for call in (lambda: jax.vmap(model)(xs), lambda: eqx.filter_grad(lambda m: jnp.sum(jax.vmap(m)(xs)[0]))(model)):
+        batches.clear()
+        call()
+        assert 5 in batches, batches  # the rule's batched call (B = 1 only where custom_vmap traces the unbatched call)
+    batches.clear()
+    jax.vmap(eqx.filter_grad(loss), in_axes=(None, 0))(model, xs)
+    assert batches and set(batches) == {1}  # the plain per-example call, vmapped by JAX
 
 
 def test_an_equinox_model_trains_with_optax():

@@ -28,10 +28,11 @@ class EqxRNN(eqx.Module):
       key: PRNG key for the initialisation.
       input_size: I, for sequence layers (torch-shaped layers know theirs).
       preset: ``"torch"`` or ``"keras"``.
-      fast_vmap: give per-example calls the batched engine under ``jax.vmap`` (default). JAX cannot
-        differentiate such a batching rule *inside* ``jax.vmap``: for per-example gradients
-        (``jax.vmap(jax.grad(...))``) build the module with ``fast_vmap=False``; gradients of a
-        vmapped loss (``jax.grad`` of ``jax.vmap``, the usual training step) work either way.
+      fast_vmap: give per-example calls the batched engine under ``jax.vmap`` (default; also for
+        ``jax.grad`` of ``jax.vmap``, the usual training step). JAX cannot differentiate such a
+        batching rule before it is applied, so a gradient taken inside the vmap (per-example
+        gradients, ``jax.vmap(jax.grad(...))``) or of one unbatched call runs the plain
+        per-example call instead, with the same result; ``False`` always runs that call.
 
     ``module(x, hx=None, *, seq_lengths=None, key=None)`` equals
     ``layer.apply(module.params, x, hx, seq_lengths=seq_lengths, key=key)``; ``key`` enables the
@@ -61,7 +62,13 @@ class EqxRNN(eqx.Module):
         torch_shaped = isinstance(self.layer, (RNN, LSTM, GRU))
         if not (self.fast_vmap and torch_shaped and jnp.ndim(x) == 2):
             return _apply_layer(self.layer, self.params, x, hx, seq_lengths=seq_lengths, key=key)
-        return _per_example(self.layer)(self.params, x, hx, seq_lengths, key)
+        try:
+            return _per_example(self.layer)(self.params, x, hx, seq_lengths, key)
+        except ValueError:
+            # JAX cannot differentiate a batching rule that has not been applied yet: a gradient
+            # taken inside the vmap, or of an unbatched call. The plain call computes the same
+            # function (and raises the same error, if the inputs are wrong).
+            return _apply_layer(self.layer, self.params, x, hx, seq_lengths=seq_lengths, key=key)
 
 
 def _per_example(layer):
