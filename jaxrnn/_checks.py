@@ -46,13 +46,55 @@ def one_of(name: str, value, allowed: tuple) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
 
 
+def array(name: str, x):
+    """``x`` if it is an array JAX reads (a jax or NumPy array, a tracer), else ``np.asarray(x)``
+    (lists, numbers); raises ``TypeError`` naming ``name`` for an array of another library (a
+    torch tensor) whose dtype JAX does not know."""
+    if not hasattr(x, "dtype"):
+        return np.asarray(x)
+    try:
+        np.dtype(x.dtype) if not isinstance(x, jax.Array | jax.core.Tracer) else None
+    except TypeError:
+        raise TypeError(f"{name} must be a JAX or NumPy array, got {type(x).__module__}.{type(x).__name__} "
+                        f"of dtype {x.dtype} (convert it first, e.g. tensor.numpy())") from None
+    return x
+
+
 def float_array(name: str, x):
     """Returns ``x`` as a jax array, raising ``TypeError`` unless its dtype is floating."""
-    if not hasattr(x, "dtype"):
-        x = np.asarray(x)
+    x = array(name, x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
     return jnp.asarray(x)
+
+
+def prng_key(name: str, key, *, single: bool = True):
+    """``key`` as a typed PRNG key array: a ``jax.random.key`` passes, a raw ``jax.random.PRNGKey``
+    (uint32 key data) is wrapped; ``single``: exactly one key (shape ``()``), else any batch.
+
+    Examples:
+      >>> prng_key("key", jax.random.PRNGKey(0)).shape
+      ()
+      >>> prng_key("key", 0)
+      Traceback (most recent call last):
+      TypeError: key must be a PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got int
+    """
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        typed = key
+    elif dtype == np.uint32 and np.ndim(key) >= 1:
+        try:
+            typed = jax.random.wrap_key_data(key)
+        except (TypeError, ValueError):
+            typed = None
+    else:
+        typed = None
+    if typed is None:
+        got = type(key).__name__ + (f" of dtype {dtype} and shape {tuple(np.shape(key))}" if dtype is not None else "")
+        raise TypeError(f"{name} must be a PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got {got}")
+    if single and typed.shape != ():
+        raise ValueError(f"{name} must be one PRNG key, got a batch of keys of shape {tuple(typed.shape)}")
+    return typed
 
 
 def shape(name: str, x, expected: tuple, what: str = "shape") -> None:
@@ -85,6 +127,7 @@ def params_match(path: str, params, shapes: dict) -> None:
         where = f"{path}[{name!r}]"
         if not hasattr(value, "shape") or not hasattr(value, "dtype"):
             raise TypeError(f"{where} must be an array, got {type(value).__name__}")
+        value = array(where, value)
         if not jnp.issubdtype(value.dtype, jnp.floating):
             raise TypeError(f"{where} must have a floating dtype, got {value.dtype}")
         if tuple(value.shape) != tuple(expected):

@@ -101,7 +101,7 @@ class Bidirectional:
         return self.cell.output_size * (2 if self.merge == "concat" else 1)
 
     def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32):
-        k_fwd, k_bwd = jax.random.split(key)
+        k_fwd, k_bwd = jax.random.split(_checks.prng_key("key", key))
         return {"fwd": self.cell.init(k_fwd, input_size, preset=preset, dtype=dtype),
                 "bwd": self.cell.init(k_bwd, input_size, preset=preset, dtype=dtype)}
 
@@ -188,7 +188,7 @@ class Stack:
 
     def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> list:
         params = []
-        for layer, k in zip(self.layers, jax.random.split(key, len(self.layers))):
+        for layer, k in zip(self.layers, jax.random.split(_checks.prng_key("key", key), len(self.layers))):
             params.append(layer.init(k, input_size, preset=preset, dtype=dtype))
             input_size = layer.output_size
         return params
@@ -221,6 +221,7 @@ class Stack:
         if carry is not None:
             _checks.per_layer("carry", carry, n)
         carry = (None,) * n if carry is None else tuple(carry)
+        key = None if key is None else _checks.prng_key("key", key, single=False)  # one per row
         keys = None if key is None else _per_row(lambda k: jax.random.split(k, (n, 2)), key)
 
         def one(i, layer, p, c, x):

@@ -65,7 +65,7 @@ def init_params(key, spec: dict, hidden_size: int, preset: str, dtype) -> dict:
     _checks.one_of("preset", preset, PRESETS)
     dtype = precision.floating_dtype("dtype", dtype)
     draw = precision.state_dtype(dtype)  # 16-bit params are drawn in float32, then rounded
-    keys = jax.random.split(key, len(spec))
+    keys = jax.random.split(_checks.prng_key("key", key), len(spec))
     return {
         name: init_param(k, shape, role, hidden_size, preset, draw).astype(dtype)
         for k, (name, (shape, role)) in zip(keys, spec.items())

@@ -128,7 +128,10 @@ class _TorchShaped:
     def row_keys(self, key, batch: int):
         """The dropout keys of a batch of ``batch`` rows, one per row, drawn from ``key``; ``None``
         when the layer draws no dropout (no ``key``, ``dropout == 0`` or one layer)."""
-        if key is None or self.dropout == 0 or self.num_layers == 1:
+        if key is None:
+            return None
+        key = _checks.prng_key("key", key)
+        if self.dropout == 0 or self.num_layers == 1:
             return None
         return jax.random.split(key, batch)
 

@@ -28,8 +28,7 @@ def check_lengths(name: str, lengths, total: int):
       >>> int(check_lengths("seq_length", 3, 5))
       3
     """
-    if not hasattr(lengths, "dtype"):
-        lengths = np.asarray(lengths)
+    lengths = _checks.array(name, lengths)
     if not jnp.issubdtype(lengths.dtype, jnp.integer):
         raise TypeError(f"{name} must have an integer dtype, got {lengths.dtype}")
     if _checks.is_concrete(lengths):

@@ -112,6 +112,8 @@ LSTM_PARAMS = LSTM.init(KEY)
 GRU = jaxrnn.GRU(5, 8, batch_first=True)
 GRU_PARAMS = GRU.init(KEY)
 X = jnp.ones((7, 3, 5))
+STACK = jaxrnn.Stack((jaxrnn.Recurrent(jaxrnn.GRUCell(4)), jaxrnn.Recurrent(jaxrnn.GRUCell(4))))
+STACK_PARAMS = STACK.init(KEY, 3)
 
 
 @pytest.mark.parametrize("call,exc,match", [
@@ -140,6 +142,21 @@ X = jnp.ones((7, 3, 5))
      r"seq_lengths must have an integer dtype, got float64"),
     (lambda: GRU.apply(GRU_PARAMS, X[0], seq_lengths=jnp.array([1, 2])), ValueError,
      r"seq_lengths must have shape \(\) or \(1,\) \(one length per batch row\), got \(2,\)"),
+    (lambda: GRU.apply(GRU_PARAMS, torch.ones(7, 3, 5)), TypeError,
+     r"input must be a JAX or NumPy array, got torch.Tensor of dtype torch.float32 \(convert it first"),
+    (lambda: GRU.apply(GRU_PARAMS, X, seq_lengths=torch.tensor([1] * 7)), TypeError,
+     r"seq_lengths must be a JAX or NumPy array, got torch.Tensor of dtype torch.int64"),
+    (lambda: GRU.apply([{**GRU_PARAMS[0], "b_ih": torch.ones(24)}], X), TypeError,
+     r"params\[0\]\['b_ih'\] must be a JAX or NumPy array, got torch.Tensor"),
+    (lambda: LSTM.apply(LSTM_PARAMS, X, key=0), TypeError,
+     r"key must be a PRNG key \(jax.random.key\(seed\) or jax.random.PRNGKey\(seed\)\), got int"),
+    (lambda: LSTM.apply(LSTM_PARAMS, X, key=jnp.ones(2)), TypeError,
+     r"key must be a PRNG key .*got ArrayImpl of dtype float32 and shape \(2,\)"),
+    (lambda: LSTM.apply(LSTM_PARAMS, X, key=jax.random.split(KEY, 3)), ValueError,
+     r"key must be one PRNG key, got a batch of keys of shape \(3,\)"),
+    (lambda: LSTM.init(jax.random.split(KEY, 2)), ValueError, r"key must be one PRNG key, got a batch"),
+    (lambda: jaxrnn.GRUCell(4).init("seed", 3), TypeError, r"key must be a PRNG key .*got str"),
+    (lambda: STACK.apply(STACK_PARAMS, jnp.ones((5, 3)), key=1.5), TypeError, r"key must be a PRNG key .*got float"),
 ])
 def test_bad_layer_inputs(call, exc, match):
     with pytest.raises(exc, match=match):
@@ -163,8 +180,6 @@ def test_bad_interop_inputs():
         to_torch(net, net.init(KEY, 3))
 
 
-STACK = jaxrnn.Stack((jaxrnn.Recurrent(jaxrnn.GRUCell(4)), jaxrnn.Recurrent(jaxrnn.GRUCell(4))))
-STACK_PARAMS = STACK.init(KEY, 3)
 
 
 @pytest.mark.parametrize("call,exc,match", [

@@ -98,6 +98,28 @@ def test_dropout_only_with_key_between_layers():
     close(single.apply(p1, x, key=jax.random.key(1)), single.apply(p1, x), 0, rtol=0)
 
 
+def test_raw_uint32_keys_work_wherever_keys_do():
+    """jax.random.PRNGKey (raw key data, the older API many scripts and linen's rngs use) draws
+    the same masks as the typed key it wraps, in layers, Stack and LinenRNN."""
+    from jaxrnn.interop import LinenRNN
+
+    model = jaxrnn.LSTM(3, 4, num_layers=2, dropout=0.5)
+    params = model.init(jax.random.PRNGKey(0))
+    close(params, model.init(jax.random.key(0)), 0)
+    x = jnp.ones((5, 2, 3))
+    raw, typed = jax.random.PRNGKey(1), jax.random.wrap_key_data(jax.random.PRNGKey(1))
+    out = model.apply(params, x, key=raw)[0]
+    close(out, model.apply(params, x, key=typed)[0], 0)
+    assert not np.allclose(out, model.apply(params, x)[0])  # the key did draw a mask
+    net = model.network()
+    close(net.apply(params, x[:, 0], key=raw)[0], net.apply(params, x[:, 0], key=typed)[0], 0)
+    module = LinenRNN(model)
+    variables = module.init(jax.random.PRNGKey(0), x)
+    linen = module.apply(variables, x, deterministic=False, rngs={"dropout": raw})[0]  # linen derives its key
+    close(linen, module.apply(variables, x, deterministic=False, rngs={"dropout": typed})[0], 0)
+    assert not np.allclose(linen, module.apply(variables, x)[0])
+
+
 def test_dropout_mask_statistics():
     x = jnp.ones((20000,))
     y = jaxrnn.combinators.dropout(jax.random.key(0), x, 0.25)
