@@ -204,6 +204,26 @@ def test_from_keras_of_a_mixed_model_and_a_model_without_recurrent_layers():
         from_keras(keras.Sequential([keras.Input((T, I)), keras.layers.Dense(3)]))
 
 
+def test_from_keras_refuses_a_layer_between_recurrent_layers_and_maps_dropout_there():
+    def model(*between):
+        return keras.Sequential([keras.Input((T, I)), keras.layers.LSTM(H, return_sequences=True), *between,
+                                 keras.layers.LSTM(H, return_sequences=True), keras.layers.LSTM(H, return_sequences=True)])
+
+    with pytest.raises(ValueError, match=r"model: layer mix \(Dense\) stands between the recurrent layers lstm\w* "
+                                         r"and lstm\w*; jaxrnn stacks recurrent layers directly"):
+        from_keras(model(keras.layers.Dense(H, name="mix")))
+    with pytest.raises(ValueError, match=r"the Dropout rates between the recurrent layers differ \(\[0.25, 0\]\)"):
+        from_keras(model(keras.layers.Dropout(0.25)))
+    spaced = keras.Sequential([keras.Input((T, I)), keras.layers.GRU(H, return_sequences=True), keras.layers.Dropout(0.25),
+                               keras.layers.GRU(H, return_sequences=True)])
+    for k in spaced.layers:
+        randomize(k)
+    layer, params = from_keras(spaced)
+    assert layer.num_layers == 2 and layer.dropout == 0.25
+    x = inputs()
+    np.testing.assert_allclose(layer.apply(params, x)[0], np.asarray(spaced(x)), atol=2e-5)  # inference: no dropout
+
+
 def test_to_keras_without_the_jax_backend_says_to_set_it():
     import os
     import subprocess

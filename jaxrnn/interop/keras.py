@@ -104,18 +104,32 @@ def masked_lengths(x, mask_value: float = 0.0):
 
 
 def _model_layers(model):
-    """``(recurrent layers, names of the other layers)`` of a Keras ``Sequential``/functional model."""
-    recurrent, skipped = [], []
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind in _RECURRENT:
-            recurrent.append(layer)
-        elif kind != "InputLayer":
-            note = f" (pass seq_lengths=masked_lengths(x, {layer.mask_value}) instead)" if kind == "Masking" else ""
-            skipped.append(f"{layer.name} ({kind}){note}")
-    if not recurrent:
+    """``(recurrent layers, the dropout rate between them, names of the layers outside them)`` of
+    a Keras ``Sequential``/functional model. Between two recurrent layers only ``Dropout`` may
+    stand (one of the same rate in every gap: jaxrnn's inter-layer dropout); anything else would
+    change the stack's function, so it raises."""
+    layers = [k for k in model.layers if type(k).__name__ != "InputLayer"]
+    positions = [i for i, k in enumerate(layers) if type(k).__name__ in _RECURRENT]
+    if not positions:
         raise ValueError(f"model: no SimpleRNN, LSTM, GRU or Bidirectional layer in {model.name!r}")
-    return recurrent, skipped
+    rates = []
+    for before, after in zip(positions, positions[1:]):
+        gap = layers[before + 1:after]
+        for k in gap:
+            if type(k).__name__ != "Dropout":
+                raise ValueError(f"model: layer {k.name} ({type(k).__name__}) stands between the recurrent layers "
+                                 f"{layers[before].name} and {layers[after].name}; jaxrnn stacks recurrent layers "
+                                 "directly (only Dropout may stand between them, as inter-layer dropout)")
+        rates.append(sum(k.rate for k in gap))
+    if len(set(rates)) > 1:
+        raise ValueError(f"model: the Dropout rates between the recurrent layers differ ({rates}); jaxrnn's "
+                         "inter-layer dropout has one rate")
+    skipped = []
+    for k in layers[:positions[0]] + layers[positions[-1] + 1:]:
+        kind = type(k).__name__
+        note = f" (pass seq_lengths=masked_lengths(x, {k.mask_value}) instead)" if kind == "Masking" else ""
+        skipped.append(f"{k.name} ({kind}){note}")
+    return [layers[i] for i in positions], (rates[0] if rates else 0.0), skipped
 
 
 def from_keras(layer):
@@ -124,8 +138,9 @@ def from_keras(layer):
 
     For a ``Sequential`` or functional model, its recurrent layers (in order) become one jaxrnn
     layer with ``num_layers`` = their number (they must be of one kind, size and direction, each
-    reading the previous one's output); the other layers (``Dense``, ``Dropout``, ``Masking``,
-    ...) are skipped and named in a warning. A Keras ``Masking`` layer on right-padded input
+    reading the previous one's output; a ``Dropout`` between them becomes the layer's ``dropout``,
+    any other layer between them raises); the layers before and after them (``Masking``,
+    ``Dense``, ...) are skipped and named in a warning. A Keras ``Masking`` layer on right-padded input
     corresponds to ``seq_lengths=masked_lengths(x, mask_value)``.
 
     The result is a batch-first :class:`jaxrnn.RNN`/``LSTM``/``GRU`` (one layer; bidirectional
@@ -175,7 +190,7 @@ def from_keras(layer):
 def _from_model(model):
     import warnings
 
-    recurrent, skipped = _model_layers(model)
+    recurrent, rate, skipped = _model_layers(model)
     converted = [from_keras(k) for k in recurrent]
     first, _ = converted[0]
     for i, (layer, _) in enumerate(converted[1:], 1):
@@ -188,7 +203,7 @@ def _from_model(model):
                              f"features, not the {first.output_size} layer {i - 1} gives")
     if skipped:
         warnings.warn(f"from_keras: skipped the non-recurrent layers {', '.join(skipped)}", stacklevel=3)
-    out = dataclasses.replace(first, num_layers=len(converted))
+    out = dataclasses.replace(first, num_layers=len(converted), dropout=float(rate))
     return out, [params[0] for _, params in converted]
 
 
