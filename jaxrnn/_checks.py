@@ -6,6 +6,7 @@ Every check runs at trace time (shapes and dtypes are static) and raises ``Value
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections.abc import Mapping
 
@@ -155,6 +156,30 @@ def tree_like(name: str, value, template, trailing: int = 0) -> None:
         shape = tuple(getattr(leaf, "shape", ()))
         if shape[len(shape) - trailing:] != tail or len(shape) < trailing:
             raise ValueError(f"{name} must have shape (..., {', '.join(map(str, tail))}), got {shape}")
+
+
+def cell(name: str, value) -> None:
+    """Raises ``TypeError`` naming ``name`` unless ``value`` is a cell (an instance following the
+    cell protocol: ``init``, ``initial_carry``, ``apply(params, carry, x)``, ``output_size``)."""
+    if isinstance(value, type):
+        raise TypeError(f"{name} must be a cell instance, e.g. {value.__name__}(hidden_size), got the class "
+                        f"{value.__name__}")
+    missing = [a for a in ("init", "initial_carry", "apply", "output_size") if not hasattr(value, a)]
+    if missing:
+        raise TypeError(f"{name} must be a cell (with init, initial_carry, apply and output_size), got "
+                        f"{type(value).__name__} without {', '.join(missing)}")
+
+
+def sequence_layer(name: str, value, what: str = "a sequence layer (Recurrent, Bidirectional, Stack)") -> None:
+    """Raises ``TypeError`` naming ``name`` unless ``value`` is a sequence layer (``Recurrent``,
+    ``Bidirectional``, ``Stack`` or one with ``init`` and ``apply(params, xs, carry, *, seq_length,
+    key)``); a cell gets told to be wrapped in ``jaxrnn.Recurrent``."""
+    apply = None if isinstance(value, type) else getattr(value, "apply", None)
+    if apply is not None and hasattr(value, "init") and "seq_length" in inspect.signature(apply).parameters:
+        return
+    got = f"the class {value.__name__}" if isinstance(value, type) else type(value).__name__
+    hint = "; wrap a cell in jaxrnn.Recurrent" if hasattr(value, "initial_carry") else ""
+    raise TypeError(f"{name} must be {what}, got {got}{hint}")
 
 
 def per_layer(name: str, value, layers: int) -> None:

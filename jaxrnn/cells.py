@@ -38,6 +38,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxrnn import _checks, precision
 from jaxrnn.initializers import init_params
@@ -163,6 +164,14 @@ class _GatedCell:
                              f"params['w_ih']), got {tuple(x.shape)}")
         self.check_params(params, x.shape[-1])
         _checks.tree_like("carry", carry, self.initial_carry(), trailing=1)
+        for leaf in jax.tree.leaves(carry):  # leading dims: x's, or ones that broadcast to them
+            try:
+                fits = np.broadcast_shapes(leaf.shape[:-1], x.shape[:-1]) == tuple(x.shape[:-1])
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ValueError(f"carry must have x's leading dimensions {tuple(x.shape[:-1])} (or ones that "
+                                 f"broadcast to them), got shape {tuple(leaf.shape)} (x: {tuple(x.shape)})")
         w = self.weights(params, x)
         carry = precision.cast_tree(carry, precision.state_dtype(w["w_ih"].dtype))
         gi = self.input_projection(w, x)

@@ -55,6 +55,11 @@ class Recurrent:
     reverse: bool = False
     unroll: int = 1
 
+    def __post_init__(self):
+        _checks.cell("cell", self.cell)
+        _checks.boolean("reverse", self.reverse)
+        _checks.positive_int("unroll", self.unroll)
+
     @property
     def output_size(self) -> int:
         return self.cell.output_size
@@ -94,7 +99,9 @@ class Bidirectional:
     unroll: int = 1
 
     def __post_init__(self):
+        _checks.cell("cell", self.cell)
         _checks.one_of("merge", self.merge, MERGE_MODES)
+        _checks.positive_int("unroll", self.unroll)
 
     @property
     def output_size(self) -> int:
@@ -115,6 +122,9 @@ class Bidirectional:
     def run(self, runner, params, xs, carry, lengths, key=None):
         """:meth:`apply` with ``runner`` evaluating time (see the module docstring)."""
         _checks.keys_match("params", params, ("fwd", "bwd"))
+        if carry is not None and (not isinstance(carry, (tuple, list)) or len(carry) != 2):
+            got = f"{len(carry)} entries" if isinstance(carry, (tuple, list)) else type(carry).__name__
+            raise ValueError(f"carry must be a pair (forward carry, backward carry), got {got}")
         c_fwd, c_bwd = (None, None) if carry is None else carry
         (y_fwd, c_fwd), (y_bwd, c_bwd) = runner(self.cell, (params["fwd"], params["bwd"]), xs,
                                                 (c_fwd, c_bwd), lengths, (False, True), self.unroll)
@@ -180,6 +190,8 @@ class Stack:
     def __post_init__(self):
         if not isinstance(self.layers, tuple) or not self.layers:
             raise TypeError(f"layers must be a non-empty tuple of sequence layers, got {self.layers!r}")
+        for i, layer in enumerate(self.layers):
+            _checks.sequence_layer(f"layers[{i}]", layer)
         check_dropout(self.dropout)
 
     @property

@@ -126,6 +126,7 @@ def _check_resets(resets, steps: int):
 
 def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
     """Checks the arguments and dispatches; returns ``(ys, carry, info or None)``."""
+    _checks.cell("cell", cell)
     method = _method(method)
     xs = _checks.float_array("xs", xs)
     if xs.ndim != 2:
@@ -133,6 +134,10 @@ def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
     _checks.boolean("reverse", reverse)
     _checks.positive_int("unroll", unroll)
     state = precision.policy(getattr(cell, "compute_dtype", None), xs, params).state
+    for leaf in jax.tree.leaves(carry):  # floating, or complex (LRU)
+        dtype = _checks.array("carry", leaf).dtype
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            raise TypeError(f"carry must have a floating dtype, got {dtype}")
     carry = cell.initial_carry(state) if carry is None else precision.cast_tree(carry, state)
     steps = xs.shape[0]
     if seq_length is not None:

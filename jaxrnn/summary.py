@@ -55,11 +55,10 @@ def _rows(model, params, input_shape) -> list[tuple[str, tuple, int]]:
     elif isinstance(model, Stack):
         layers, per_layer = model.layers, list(params)
         names = [f"{i}: {_describe(layer)}" for i, layer in enumerate(layers)]
-    elif hasattr(model, "apply") and hasattr(model, "output_size"):
-        layers, per_layer, names = (model,), [params], [_describe(model)]
     else:
-        raise TypeError("model must be a jaxrnn RNN/LSTM/GRU, Stack, Bidirectional, Recurrent or other "
-                        f"sequence layer, got {type(model).__name__}")
+        _checks.sequence_layer("model", model, "a jaxrnn RNN/LSTM/GRU, Stack, Bidirectional, Recurrent or other "
+                               "sequence layer")
+        layers, per_layer, names = (model,), [params], [_describe(model)]
 
     rows = []
     x = jax.ShapeDtypeStruct(shape, jnp.float32)

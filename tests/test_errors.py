@@ -101,6 +101,23 @@ CELL_PARAMS = CELL.init(KEY, 3)
     (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((5, 3)), unroll=0), ValueError, r"unroll must be >= 1, got 0"),
     (lambda: jaxrnn.scan(CELL, CELL_PARAMS, jnp.ones((5, 3)), reverse="yes"), TypeError,
      r"reverse must be a bool, got str"),
+    (lambda: jaxrnn.scan(jaxrnn.LSTMCell, CELL_PARAMS, jnp.ones((5, 3))), TypeError,
+     r"cell must be a cell instance, e.g. LSTMCell\(hidden_size\), got the class LSTMCell"),
+    (lambda: jaxrnn.scan(jaxrnn.GRUCell(4), jaxrnn.GRUCell(4).init(KEY, 3), jnp.ones((5, 3)), jnp.zeros(4, jnp.int32)),
+     TypeError, r"carry must have a floating dtype, got int32"),
+    (lambda: CELL.apply(CELL_PARAMS, jaxrnn.LSTMState(jnp.zeros((2, 4)), jnp.zeros((2, 4))), jnp.ones((3, 3))),
+     ValueError, r"carry must have x's leading dimensions \(3,\) \(or ones that broadcast to them\), got shape "
+                 r"\(2, 4\) \(x: \(3, 3\)\)"),
+    (lambda: jaxrnn.Stack((jaxrnn.GRUCell(4), jaxrnn.GRUCell(4))), TypeError,
+     r"layers\[0\] must be a sequence layer \(Recurrent, Bidirectional, Stack\), got GRUCell; wrap a cell in "
+     r"jaxrnn.Recurrent"),
+    (lambda: jaxrnn.Recurrent(CELL, unroll=0), ValueError, r"unroll must be >= 1, got 0"),
+    (lambda: jaxrnn.Bidirectional(CELL, unroll=0), ValueError, r"unroll must be >= 1, got 0"),
+    (lambda: jaxrnn.Bidirectional(jaxrnn.GRUCell(4)).apply(jaxrnn.Bidirectional(jaxrnn.GRUCell(4)).init(KEY, 3),
+                                                           jnp.ones((5, 3)), (jnp.zeros(4),) * 3),
+     ValueError, r"carry must be a pair \(forward carry, backward carry\), got 3 entries"),
+    (lambda: jaxrnn.summary(CELL, CELL_PARAMS, (1, 3)), TypeError,
+     r"model must be a jaxrnn RNN/LSTM/GRU, .*got LSTMCell; wrap a cell in jaxrnn.Recurrent"),
 ])
 def test_bad_cell_and_scan_inputs(call, exc, match):
     with pytest.raises(exc, match=match):
