@@ -180,6 +180,27 @@ def test_bad_layer_inputs(call, exc, match):
         call()
 
 
+@pytest.mark.parametrize("convert", ["torch", "keras"])
+def test_conversions_check_params_against_the_layer(convert):
+    from jaxrnn.interop import to_keras  # conftest sets KERAS_BACKEND=jax
+
+    to = {"torch": to_torch, "keras": to_keras}[convert]
+    layer = jaxrnn.GRU(5, 8)
+    params = layer.init(KEY)
+    with pytest.raises(ValueError, match=r"params\[0\] must have the keys .* \(missing \['w_hh'\]\)"):
+        to(layer, [{k: v for k, v in params[0].items() if k != "w_hh"}])
+    with pytest.raises(ValueError, match=r"params\[0\] must have the keys .* \(missing \['b_hh'\]\)"):
+        to(layer, [{k: v for k, v in params[0].items() if k != "b_hh"}])
+    with pytest.raises(ValueError, match=r"params must be a list with one entry per layer \(1\), got 2 entries"):
+        to(layer, params * 2)
+    with pytest.raises(ValueError, match=r"params\[0\]\['w_ih'\] must have shape \(24, 5\), got \(5, 24\)"):
+        to(layer, [{**params[0], "w_ih": params[0]["w_ih"].T}])
+    if convert == "torch":
+        cell = jaxrnn.LSTMCell(4)
+        with pytest.raises(ValueError, match=r"params must have the keys .* \(missing \['w_ih'\]\)"):
+            to_torch(cell, {k: v for k, v in cell.init(KEY, 3).items() if k != "w_ih"})
+
+
 def test_bad_interop_inputs():
     with pytest.raises(TypeError, match=r"module must be a torch.nn RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell, got Linear"):
         from_torch(torch.nn.Linear(3, 4))

@@ -262,6 +262,7 @@ def to_keras(layer, params):
         raise ValueError(f"layer: num_layers must be 1 for one Keras layer, got {layer.num_layers}")
     if getattr(layer, "proj_size", 0):
         raise ValueError(f"layer: proj_size must be 0 (Keras LSTM has no projection), got {layer.proj_size}")
+    layer.check_params(params)
     keras = _import_keras()
 
     kwargs = dict(use_bias=layer.bias, return_sequences=True)

@@ -144,13 +144,15 @@ def to_torch(layer, params):
             raise ValueError("layer: torch.nn.LSTMCell has no proj_size; use jaxrnn.LSTM instead")
         if isinstance(layer, GRUCell) and not layer.reset_after:
             raise ValueError("layer: GRUCell(reset_after=False) has no torch.nn equivalent (torch resets after)")
-        input_size = np.shape(params["w_ih"])[1]
+        input_size = np.shape(params["w_ih"])[-1] if isinstance(params, dict) and "w_ih" in params else 0
+        layer.check_params(params, input_size)  # a wrong key names itself before any shape
         kwargs = {"bias": layer.bias}
         if isinstance(layer, ElmanCell):
             kwargs["nonlinearity"] = layer.nonlinearity
         name = {ElmanCell: "RNNCell", LSTMCell: "LSTMCell", GRUCell: "GRUCell"}[type(layer)]
         module = getattr(torch.nn, name)(input_size, layer.hidden_size, **kwargs)
     elif isinstance(layer, (RNN, LSTM, GRU)):
+        layer.check_params(params)
         cell = layer.cell()
         kwargs = dict(num_layers=layer.num_layers, bias=layer.bias, batch_first=layer.batch_first,
                       dropout=layer.dropout, bidirectional=layer.bidirectional)
