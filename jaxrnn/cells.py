@@ -34,6 +34,7 @@ Parameters use torch's layout: weights are ``(out, in)`` and a step computes
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 import jax
@@ -273,6 +274,8 @@ class LSTMCell(_GatedCell):
             )
         if isinstance(self.forget_bias, bool) or not isinstance(self.forget_bias, (int, float)):
             raise TypeError(f"forget_bias must be a float, got {type(self.forget_bias).__name__}")
+        if not math.isfinite(self.forget_bias):
+            raise ValueError(f"forget_bias must be finite, got {self.forget_bias}")
         if self.forget_bias != 0.0 and not self.bias:
             raise ValueError(f"forget_bias needs bias=True, got forget_bias={self.forget_bias} with bias=False")
 

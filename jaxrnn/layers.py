@@ -24,6 +24,7 @@ letters: T time, B batch, I input, H hidden, L layers, D directions (2 if bidire
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import jax
@@ -51,6 +52,10 @@ class _TorchShaped:
         _checks.one_of("engine", self.engine, engines.ENGINES)
         object.__setattr__(self, "compute_dtype", precision.dtype_name("compute_dtype", self.compute_dtype))
         self.cell()  # validates the cell's own hyperparameters
+        engines.check(self)
+        if self.dropout > 0 and self.num_layers == 1:
+            warnings.warn(f"dropout={self.dropout} with num_layers=1 has no effect: dropout acts between "
+                          "stacked layers (as in torch.nn)", UserWarning, stacklevel=4)
 
     @property
     def num_directions(self) -> int:

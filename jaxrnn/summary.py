@@ -19,6 +19,9 @@ def param_count(params) -> int:
       >>> param_count(LSTM(10, 20, num_layers=2, bidirectional=True).init(jax.random.key(0)))
       15040
     """
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if not hasattr(leaf, "shape"):
+            raise TypeError(f"params{jax.tree_util.keystr(path)} must be an array, got {type(leaf).__name__}")
     return int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
 
 

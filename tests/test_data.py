@@ -1,6 +1,5 @@
 """jaxrnn.data: corpus loading, vocabulary, and batches that are a pure function of the step."""
 
-import os
 import sysconfig
 
 import numpy as np

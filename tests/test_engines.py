@@ -62,6 +62,7 @@ def _engines_for(layer, dropout_key):
     return names
 
 
+@pytest.mark.filterwarnings("ignore:dropout=0.3 with num_layers=1 has no effect")  # one layer: covered too
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_every_engine_equals_the_reference(case, fake_gpu):
     dropout = 0.3 if case["dropout_key"] else 0.0
@@ -131,11 +132,20 @@ def test_auto_is_xla_on_cpu_and_cudnn_refuses_with_the_reason(monkeypatch):
         dataclasses.replace(lstm, engine="cudnn").apply(params, jnp.ones((5, 2, 4)))
 
 
-@pytest.mark.parametrize("layer,x,key,match", [
-    (jaxrnn.GRU(4, 6, engine="cudnn"), jnp.ones((5, 2, 4)), None, r"cuDNN runs LSTM only .*got GRU"),
-    (jaxrnn.LSTM(4, 6, proj_size=2, engine="cudnn"), jnp.ones((5, 2, 4)), None, r"has no proj_size"),
-    (jaxrnn.LSTM(4, 6, bidirectional=True, merge_mode="sum", engine="cudnn"), jnp.ones((5, 2, 4)), None,
+@pytest.mark.parametrize("make,match", [
+    (lambda: jaxrnn.GRU(4, 6, engine="cudnn"), r"cuDNN runs LSTM only .*got GRU"),
+    (lambda: jaxrnn.RNN(4, 6, engine="cudnn"), r"cuDNN runs LSTM only .*got RNN"),
+    (lambda: jaxrnn.LSTM(4, 6, proj_size=2, engine="cudnn"), r"has no proj_size"),
+    (lambda: jaxrnn.LSTM(4, 6, bidirectional=True, merge_mode="sum", engine="cudnn"),
      r"concatenates the directions, got merge_mode='sum'"),
+])
+def test_cudnn_refuses_a_layer_it_can_never_run_at_construction(make, match):
+    with pytest.raises(ValueError, match=r"engine='cudnn' cannot run this layer: .*" + match + r".*the engines that "
+                                         r"can are 'auto', 'xla' and 'reference'"):
+        make()
+
+
+@pytest.mark.parametrize("layer,x,key,match", [
     (jaxrnn.LSTM(4, 6, engine="cudnn", compute_dtype="bfloat16"), jnp.ones((5, 2, 4)), None,
      r"computes in float32 only, the compute dtype is bfloat16"),
     (jaxrnn.LSTM(4, 6, num_layers=2, dropout=0.5, engine="cudnn"), jnp.ones((5, 2, 4)), jax.random.key(0),

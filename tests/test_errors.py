@@ -26,6 +26,7 @@ KEY = jax.random.key(0)
     (lambda: jaxrnn.LSTMCell(8, proj_size=-1), ValueError, r"proj_size must be >= 0, got -1"),
     (lambda: jaxrnn.LSTMCell(8, forget_bias=1.0, bias=False), ValueError, r"forget_bias needs bias=True"),
     (lambda: jaxrnn.LSTMCell(8, forget_bias="1"), TypeError, r"forget_bias must be a float, got str"),
+    (lambda: jaxrnn.LSTMCell(8, forget_bias=float("nan")), ValueError, r"forget_bias must be finite, got nan"),
     (lambda: jaxrnn.GRUCell(8, reset_after=None), TypeError, r"reset_after must be a bool, got NoneType"),
     (lambda: jaxrnn.Bidirectional(jaxrnn.GRUCell(8), merge="max"), ValueError,
      r"merge must be one of 'concat', 'sum', 'mul', 'ave'; got 'max'"),

@@ -351,6 +351,14 @@ def test_from_flax_errors_name_the_received_type_fully():
         from_flax(nnx.Linear(3, 4, rngs=nnx.Rngs(0)))
     with pytest.raises(ValueError, match=r"variables: a linen module needs the variables from module.init"):
         from_flax(nn.RNN(nn.GRUCell(H)))
+    rnn = nn.RNN(nn.GRUCell(H))
+    variables = rnn.init(jax.random.key(0), jnp.ones((1, T, I)))
+    with pytest.raises(TypeError, match=r"variables must be the dict that module.init returned \(or its 'params'\), "
+                                        r"got list"):
+        from_flax(rnn, [variables])
+    with pytest.raises(ValueError, match=r"variables: NNX modules hold their weights; call from_flax\(module\) "
+                                         r"without variables, got dict"):
+        from_flax(nnx.RNN(nnx.GRUCell(I, H, rngs=nnx.Rngs(0))), variables)
     mixed = [nnx.RNN(nnx.GRUCell(I, H, rngs=nnx.Rngs(0))), nnx.RNN(nnx.LSTMCell(H, H, rngs=nnx.Rngs(0)))]
     with pytest.raises(ValueError, match=r"every layer of a stack must have the same cell.*layer 1 differs"):
         from_flax(mixed)

@@ -93,7 +93,8 @@ def test_dropout_only_with_key_between_layers():
     a, b, c = (apply(x, jax.random.key(i)) for i in (1, 1, 2))
     close(a, b, 0, rtol=0)
     assert not np.allclose(a, plain) and not np.allclose(a, c)
-    single = jaxrnn.LSTM(4, 6, dropout=0.5)  # no layer above: dropout has nothing to act on
+    with pytest.warns(UserWarning, match=r"dropout=0.5 with num_layers=1 has no effect"):  # as torch warns
+        single = jaxrnn.LSTM(4, 6, dropout=0.5)  # no layer above: dropout has nothing to act on
     p1 = single.init(jax.random.key(0))
     close(single.apply(p1, x, key=jax.random.key(1)), single.apply(p1, x), 0, rtol=0)
 

@@ -13,7 +13,6 @@ import pytest
 from conftest import TINY, one_line_error, records, run, text  # noqa: F401 (text: a fixture)
 
 from jaxrnn import checkpoint, rundir
-from jaxrnn.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

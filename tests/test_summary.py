@@ -3,6 +3,7 @@
 import re
 
 import jax
+import jax.numpy as jnp
 import pytest
 
 import jaxrnn
@@ -127,6 +128,12 @@ def test_seed_keras_tables_are_reproduced(name):
     assert total == sum(expected) == model.count_params()
     widths = [k.compute_output_shape((1, steps, size))[-1] for k in model.layers]
     assert [s[-1] for _, s, _ in rows] == widths
+
+
+def test_param_count_counts_arrays_only():
+    assert jaxrnn.param_count(None) == 0 and jaxrnn.param_count({"w": jnp.ones((2, 3))}) == 6
+    with pytest.raises(TypeError, match=r"params\['w'\] must be an array, got str"):
+        jaxrnn.param_count({"w": "abc"})
 
 
 def test_summary_errors():

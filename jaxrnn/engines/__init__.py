@@ -22,6 +22,19 @@ from jaxrnn.engines import cudnn, xla
 ENGINES = ("auto", "reference", "xla", "cudnn")
 
 
+def _refusal(what: str, reason: str) -> ValueError:
+    return ValueError(f"engine='cudnn' cannot run {what}: {reason}; the engines that can are 'auto', 'xla' "
+                      "and 'reference'")
+
+
+def check(layer) -> None:
+    """Raises at construction when ``layer.engine`` can run no call of ``layer`` (cuDNN: a GRU, an
+    Elman RNN, a projection, a merge mode other than concat)."""
+    reason = cudnn.unsupported_layer(layer) if layer.engine == "cudnn" else None
+    if reason is not None:
+        raise _refusal("this layer", reason)
+
+
 def resolve(layer, policy, dropout_key: bool, batch: int, steps: int) -> str:
     """The engine that runs this call of ``layer`` (``layer.engine`` with ``"auto"`` resolved).
 
@@ -35,8 +48,7 @@ def resolve(layer, policy, dropout_key: bool, batch: int, steps: int) -> str:
     if reason is None:
         return "cudnn"
     if layer.engine == "cudnn":
-        raise ValueError(f"engine='cudnn' cannot run this call: {reason}; "
-                         "the engines that can are 'auto', 'xla' and 'reference'")
+        raise _refusal("this call", reason)
     return "xla"
 
 

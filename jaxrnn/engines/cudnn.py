@@ -33,8 +33,8 @@ def backend_problem() -> str | None:
     return None
 
 
-def unsupported(layer, policy, dropout_key: bool, batch: int, steps: int) -> str | None:
-    """Why ``layer`` cannot run on cuDNN for this call, or ``None`` if it can."""
+def unsupported_layer(layer) -> str | None:
+    """Why no call of ``layer`` can run on cuDNN, whatever its input (its configuration), or ``None``."""
     cell = layer.cell()
     if not isinstance(cell, LSTMCell):
         return f"cuDNN runs LSTM only (jax.experimental.rnn), got {type(layer).__name__}"
@@ -42,6 +42,14 @@ def unsupported(layer, policy, dropout_key: bool, batch: int, steps: int) -> str
         return "jax.experimental.rnn's LSTM has no proj_size"
     if layer.merge_mode != "concat":
         return f"cuDNN concatenates the directions, got merge_mode={layer.merge_mode!r}"
+    return None
+
+
+def unsupported(layer, policy, dropout_key: bool, batch: int, steps: int) -> str | None:
+    """Why ``layer`` cannot run on cuDNN for this call, or ``None`` if it can."""
+    reason = unsupported_layer(layer)
+    if reason is not None:
+        return reason
     if policy.compute != jnp.float32:
         return f"jax.experimental.rnn's LSTM computes in float32 only, the compute dtype is {policy.compute}"
     if dropout_key:

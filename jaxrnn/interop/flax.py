@@ -13,6 +13,7 @@ Each has one bias per gate (GRU: plus ``b_hn``), so it maps exactly to a jaxrnn 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -148,15 +149,28 @@ def _recurrent_layer(module, params) -> dict:
             {"fwd": params[0], "bwd": params[1]}, "cell": (cell_cls, kwargs)}
 
 
+def _linen_params(variables, name: str = "variables"):
+    """The ``"params"`` of what a linen ``module.init`` returned (or those params themselves)."""
+    if not isinstance(variables, Mapping):
+        raise TypeError(f"{name} must be the dict that module.init returned (or its 'params'), got "
+                        f"{type(variables).__name__}")
+    return variables.get("params", variables)
+
+
 def _stack_members(module, variables):
     """``[(module, params)]`` for one recurrent module or a stack of them."""
+    nnx_only = isinstance(module, nnx.Module) or (
+        isinstance(module, (list, tuple)) and all(isinstance(m, nnx.Module) for m in module))
+    if nnx_only and variables is not None:
+        raise ValueError("variables: NNX modules hold their weights; call from_flax(module) without variables, "
+                         f"got {type(variables).__name__}")
     if isinstance(module, (list, tuple)):
-        if all(isinstance(m, nnx.Module) for m in module):
+        if nnx_only:
             return [(m, None) for m in module]
         if not isinstance(variables, (list, tuple)) or len(variables) != len(module):
             raise ValueError("variables: a list of linen modules needs a list with each one's variables, "
                              f"got {type(variables).__name__}")
-        return [(m, v.get("params", v)) for m, v in zip(module, variables)]
+        return [(m, _linen_params(v, f"variables[{i}]")) for i, (m, v) in enumerate(zip(module, variables))]
     if isinstance(module, nnx.Sequential):
         return [(m, None) for m in module.layers]
     if isinstance(module, nnx.Module):
@@ -164,7 +178,7 @@ def _stack_members(module, variables):
     if variables is None:
         raise ValueError(f"variables: a linen module needs the variables from module.init, got None "
                          f"(module {_full_name(module)})")
-    params = variables.get("params", variables)
+    params = _linen_params(variables)
     if isinstance(module, nn.Sequential):
         return [(m, params.get(f"layers_{i}", {})) for i, m in enumerate(module.layers)]
     return [(module, params)]
@@ -204,7 +218,7 @@ def from_flax(module, variables=None):
     if type(module).__name__ in _KINDS and isinstance(module, nn.Module):  # a linen cell alone
         if variables is None:
             raise ValueError("variables: a linen cell needs the variables from cell.init, got None")
-        cell_cls, _, kwargs, converted, _, hidden = _cell(module, variables.get("params", variables), False)
+        cell_cls, _, kwargs, converted, _, hidden = _cell(module, _linen_params(variables), False)
         return cell_cls(hidden, double_bias=False, **kwargs), converted
     layers = [_recurrent_layer(m, p) for m, p in _stack_members(module, variables)]
     first = layers[0]
