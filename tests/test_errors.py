@@ -205,6 +205,9 @@ def test_conversions_check_params_against_the_layer(convert):
 def test_bad_interop_inputs():
     with pytest.raises(TypeError, match=r"module must be a torch.nn RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell, got Linear"):
         from_torch(torch.nn.Linear(3, 4))
+    with pytest.raises(ValueError, match=r"module: its parameters are on the meta device \(shapes without values: "
+                                         r"weight_ih_l0, ...\); give them values first"):
+        from_torch(torch.nn.LSTM(3, 4, device="meta"))
     layer = jaxrnn.GRU(3, 4, reset_after=False)
     with pytest.raises(ValueError, match=r"layer: GRU\(reset_after=False\) has no torch.nn equivalent"):
         to_torch(layer, layer.init(KEY))

@@ -365,3 +365,15 @@ def test_from_flax_errors_name_the_received_type_fully():
     with pytest.raises(ValueError, match=r"merge_fn must be Flax's default"):
         from_flax(nnx.Bidirectional(nnx.RNN(nnx.GRUCell(I, H, rngs=nnx.Rngs(0))),
                                     nnx.RNN(nnx.GRUCell(I, H, rngs=nnx.Rngs(1))), merge_fn=lambda a, b: a + b))
+
+
+def test_a_bfloat16_flax_model_stays_bfloat16():
+    x = jax.random.normal(jax.random.key(1), (2, T, I))
+    rnn = nn.RNN(nn.GRUCell(H, dtype=jnp.bfloat16))
+    variables = rnn.init(jax.random.key(0), x)
+    layer, params = from_flax(rnn, variables)
+    assert layer.compute_dtype == "bfloat16"
+    out = layer.apply(params, x)[0]
+    assert out.dtype == jnp.bfloat16
+    # bfloat16 keeps 8 bits of mantissa; jaxrnn carries the state in float32, Flax in bfloat16
+    np.testing.assert_allclose(np.asarray(out, np.float32), np.asarray(rnn.apply(variables, x), np.float32), atol=2e-2)

@@ -1,6 +1,7 @@
 """Keras 3 converters: outputs, states and parameter counts equal Keras's; round trips; errors."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -236,3 +237,16 @@ def test_to_keras_without_the_jax_backend_says_to_set_it():
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert proc.returncode != 0
     assert "set the environment variable KERAS_BACKEND=jax" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_a_mixed_bfloat16_keras_layer_stays_bfloat16():
+    k = keras.layers.LSTM(H, return_sequences=True, dtype="mixed_bfloat16")
+    k.build((None, T, I))
+    randomize(k)
+    layer, params = from_keras(k)
+    assert layer.compute_dtype == "bfloat16" and jax.tree.leaves(params)[0].dtype == np.float32
+    x = inputs()
+    out = layer.apply(params, x)[0]
+    assert out.dtype == jnp.bfloat16
+    # bfloat16 keeps 8 bits of mantissa; both compute in it with float32 variables
+    np.testing.assert_allclose(np.asarray(out, np.float32), np.asarray(k(x), np.float32), atol=2e-2)

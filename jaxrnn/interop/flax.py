@@ -49,12 +49,21 @@ def _cell_config(cell) -> tuple[type, type, dict]:
             raise ValueError(f"module: activation_fn must be tanh or relu for SimpleCell, got {activation}")
         if cell.residual:
             raise ValueError("module: residual must be False for SimpleCell, got True")
-        return ElmanCell, RNN, {"nonlinearity": activation}
+        return ElmanCell, RNN, {"nonlinearity": activation, **_compute_dtype(cell)}
     if activation != "tanh":
         raise ValueError(f"module: activation_fn must be tanh for {kind}, got {activation}")
     if _name(cell.gate_fn) != "sigmoid":
         raise ValueError(f"module: gate_fn must be sigmoid for {kind}, got {_name(cell.gate_fn)}")
-    return (GRUCell, GRU, {}) if kind == "GRUCell" else (LSTMCell, LSTM, {})
+    return (GRUCell, GRU, _compute_dtype(cell)) if kind == "GRUCell" else (LSTMCell, LSTM, _compute_dtype(cell))
+
+
+def _compute_dtype(cell) -> dict:
+    """``{"compute_dtype": ...}`` for a cell that computes in a dtype other than float32 (Flax's
+    ``dtype``), else ``{}``: a bfloat16 Flax model stays a bfloat16 jaxrnn layer."""
+    dtype = getattr(cell, "dtype", None)
+    if dtype is None or jnp.dtype(dtype) == jnp.float32:
+        return {}
+    return {"compute_dtype": jnp.dtype(dtype).name}
 
 
 def _linen_cell_params(kind: str, p: dict) -> dict:
@@ -202,7 +211,9 @@ def from_flax(module, variables=None):
       time_major``, and its params: its ``output`` equals the Flax outputs and ``h_n`` the Flax
       carries (Flax's LSTM ``(c, h)`` becomes ``(h_n, c_n)``). NNX's ``GRUCell`` has no bias on
       the hidden side, so the jaxrnn GRU's ``b_hn`` is 0 (H more parameters, same function). For
-      a linen cell: the jaxrnn cell and its params, ``cell.apply`` matching one step.
+      a linen cell: the jaxrnn cell and its params, ``cell.apply`` matching one step. A cell with
+      a ``dtype`` other than float32 (``dtype=jnp.bfloat16``) keeps it as ``compute_dtype`` (equal
+      to that dtype's precision: jaxrnn carries the state in float32).
 
     Examples:
       >>> from jaxrnn import param_count

@@ -64,6 +64,9 @@ def _layer_config(layer) -> tuple[type, dict]:
                              f"got {getattr(cell, option)}")
     if layer.stateful:
         raise ValueError("layer: stateful must be False (pass the state as hx instead), got True")
+    compute = getattr(getattr(layer, "dtype_policy", None), "compute_dtype", "float32")
+    if compute != "float32":  # e.g. "mixed_bfloat16": float32 variables, bfloat16 computation
+        kwargs["compute_dtype"] = compute
     return _KINDS[kind], kwargs
 
 
@@ -149,7 +152,9 @@ def from_keras(layer):
     Options that change the function and have no exact jaxrnn form (other activations,
     ``dropout``/``recurrent_dropout``, ``go_backwards``, ``stateful``, ``merge_mode=None``, different
     forward and backward layers) raise ``ValueError`` naming the option. ``return_sequences``,
-    ``return_state`` and ``unroll`` do not change the weights and are ignored.
+    ``return_state`` and ``unroll`` do not change the weights and are ignored. A layer computing
+    in another dtype than float32 (``dtype="mixed_bfloat16"``) keeps it as ``compute_dtype``
+    (equal to bfloat16's precision: jaxrnn carries the state in float32).
 
     Args:
       layer: a built ``keras.layers.SimpleRNN``, ``LSTM``, ``GRU`` or ``Bidirectional`` of one of them.

@@ -87,6 +87,10 @@ def from_torch(module):
         )
     params = _empty_params(layer)
     state = dict(module.named_parameters())
+    meta = [name for name, t in state.items() if t.is_meta]
+    if meta:
+        raise ValueError(f"module: its parameters are on the meta device (shapes without values: {meta[0]}, ...); "
+                         "give them values first, e.g. module.to_empty(device='cpu') then reset_parameters()")
     for path, key, name in _param_names(layer):
         _at(params, path)[key] = _from_tensor(state[name])
     return layer, params
