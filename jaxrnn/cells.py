@@ -39,7 +39,6 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxrnn import _checks, precision
 from jaxrnn.initializers import init_params
@@ -167,7 +166,7 @@ class _GatedCell:
         _checks.tree_like("carry", carry, self.initial_carry(), trailing=1)
         for leaf in jax.tree.leaves(carry):  # leading dims: x's, or ones that broadcast to them
             try:
-                fits = np.broadcast_shapes(leaf.shape[:-1], x.shape[:-1]) == tuple(x.shape[:-1])
+                fits = jnp.broadcast_shapes(leaf.shape[:-1], x.shape[:-1]) == tuple(x.shape[:-1])
             except ValueError:
                 fits = False
             if not fits:
