@@ -1,5 +1,6 @@
 """The ``jaxrnn`` command: train / resume / sample / summary, and one-line errors for bad input."""
 
+import functools
 import json
 import os
 import shutil
@@ -76,18 +77,19 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(capsys, tmp_pa
 
 
 def test_bad_files_give_one_line_errors(capsys, tmp_path, text):
+    error = functools.partial(one_line_error, capsys, in_process=True)  # file contents, not startup
     out = str(tmp_path / "run")
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00abc")
     (tmp_path / "short.txt").write_text("abc")
-    one_line_error(capsys, "train", "--text", str(tmp_path / "nope.txt"), match="no such file")
-    one_line_error(capsys, "train", "--text", str(tmp_path), match=f"--text {tmp_path}: a folder, not a file")
-    one_line_error(capsys, "train", "--text", str(tmp_path / "empty.txt"), match="the file is empty")
-    one_line_error(capsys, "train", "--text", str(tmp_path / "bin.txt"), match="not UTF-8 text")
-    one_line_error(capsys, "train", "--text", str(tmp_path / "short.txt"), "--out", out,
+    error("train", "--text", str(tmp_path / "nope.txt"), match="no such file")
+    error("train", "--text", str(tmp_path), match=f"--text {tmp_path}: a folder, not a file")
+    error("train", "--text", str(tmp_path / "empty.txt"), match="the file is empty")
+    error("train", "--text", str(tmp_path / "bin.txt"), match="not UTF-8 text")
+    error("train", "--text", str(tmp_path / "short.txt"), "--out", out,
                    match="the text is too short: 3 characters leave 1 for the held-out split")
     (tmp_path / "small.txt").write_text("abcdefghij" * 20)
-    one_line_error(capsys, "train", "--text", str(tmp_path / "small.txt"), "--out", out,
+    error("train", "--text", str(tmp_path / "small.txt"), "--out", out,
                    match="too short for one batch")
 
 
@@ -123,19 +125,20 @@ def test_bad_run_directories_give_one_line_errors(capsys, tmp_path, text, traine
 
 
 def test_damaged_checkpoints_give_one_line_errors(capsys, tmp_path, trained):
+    error = functools.partial(one_line_error, capsys, in_process=True)  # file contents, not startup
     out = copy_of(trained, tmp_path)
     path = checkpoint.latest(out)
     good = open(path, "rb").read()
     flipped = bytearray(good)
     flipped[len(flipped) // 2] ^= 0x10
     open(path, "wb").write(bytes(flipped))
-    one_line_error(capsys, "sample", "--run", out, match="SHA-256 mismatch")
-    one_line_error(capsys, "train", "--out", out, "--steps", "39", "--resume", match="SHA-256 mismatch")
+    error("sample", "--run", out, match="SHA-256 mismatch")
+    error("train", "--out", out, "--steps", "39", "--resume", match="SHA-256 mismatch")
     open(path, "wb").write(good[:30])
-    one_line_error(capsys, "sample", "--run", out, match="truncated (30 bytes")
+    error("sample", "--run", out, match="truncated (30 bytes")
     older = checkpoint.path_for(out, 20)
     open(older, "wb").write(good)  # an older, intact checkpoint: named, never switched to silently
-    one_line_error(capsys, "sample", "--run", out,
+    error("sample", "--run", out,
                    match=f"); the run has an older checkpoint, ckpt-00000020.msgpack: remove {path} to go on "
                          "from it")
     os.remove(path)
@@ -143,15 +146,16 @@ def test_damaged_checkpoints_give_one_line_errors(capsys, tmp_path, trained):
 
 
 def test_edited_or_emptied_run_directories_give_one_line_errors(capsys, tmp_path, trained):
+    error = functools.partial(one_line_error, capsys, in_process=True)  # file contents, not startup
     out = copy_of(trained, tmp_path)
     config = json.load(open(os.path.join(out, "config.json")))
     json.dump({**config, "hidden": 24}, open(os.path.join(out, "config.json"), "w"))
-    one_line_error(capsys, "sample", "--run", out, match="does not match the model")
+    error("sample", "--run", out, match="does not match the model")
     for ckpt in checkpoint.list_checkpoints(out):
         os.remove(ckpt)
-    one_line_error(capsys, "sample", "--run", out, match="no checkpoint")
+    error("sample", "--run", out, match="no checkpoint")
     open(os.path.join(out, "config.json"), "w").write("{not json")
-    one_line_error(capsys, "sample", "--run", out, match="config.json: not valid JSON")
+    error("sample", "--run", out, match="config.json: not valid JSON")
 
 
 def test_ctrl_c_saves_and_exits_cleanly(tmp_path, text):

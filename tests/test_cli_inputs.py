@@ -2,6 +2,7 @@
 run files, crafted checkpoints, absurd sizes. And the command's small promises: --version,
 --debug, greedy sampling, one total in ``summary``, help that shows every default."""
 
+import functools
 import json
 import os
 import shutil
@@ -47,9 +48,10 @@ def _edited(trained, tmp_path, **changes):
 ])
 def test_an_edited_config_json_is_refused_in_one_line(capsys, tmp_path, trained, changes, match):
     out = _edited(trained, tmp_path, **changes)
-    one_line_error(capsys, "train", "--out", out, "--resume", "--steps", "8", match=match)
+    error = functools.partial(one_line_error, capsys, in_process=True)  # file contents, not startup
+    error("train", "--out", out, "--resume", "--steps", "8", match=match)
     if "vocab" not in changes:
-        one_line_error(capsys, "sample", "--run", out, match=match)
+        error("sample", "--run", out, match=match)
 
 
 def _rewrite(path, change):
@@ -66,18 +68,19 @@ def _rewrite(path, change):
 
 
 def test_crafted_checkpoints_are_refused_in_one_line(capsys, tmp_path, trained):
+    error = functools.partial(one_line_error, capsys, in_process=True)  # file contents, not startup
     out = shutil.copytree(trained, str(tmp_path / "run"))
     path = checkpoint.latest(out)
     good = open(path, "rb").read()
     _rewrite(path, lambda raw: {**raw, "step": -1000})
-    one_line_error(capsys, "train", "--out", out, "--resume", "--steps", "8", match="step -1000 is negative")
+    error("train", "--out", out, "--resume", "--steps", "8", match="step -1000 is negative")
     open(path, "wb").write(good)
     _rewrite(path, lambda raw: {**raw, "params": {**{0 if k == "embed" else k: v for k, v in raw["params"].items()}}})
-    one_line_error(capsys, "sample", "--run", out, match="does not match the model: the state has a non-string key 0")
+    error("sample", "--run", out, match="does not match the model: the state has a non-string key 0")
     open(path, "wb").write(good)
     with open(path, "ab") as f:  # a file far larger than this model's state (sparse: no disk used)
         f.truncate(3 * 2**30)
-    one_line_error(capsys, "sample", "--run", out, match="bytes, more than the")
+    error("sample", "--run", out, match="bytes, more than the")
 
 
 @pytest.mark.parametrize("argv,match", [
