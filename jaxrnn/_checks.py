@@ -53,8 +53,10 @@ def array(name: str, x):
     torch tensor) whose dtype JAX does not know."""
     if not hasattr(x, "dtype"):
         return np.asarray(x)
+    if isinstance(x, (jax.Array, jax.core.Tracer)):
+        return x
     try:
-        np.dtype(x.dtype) if not isinstance(x, jax.Array | jax.core.Tracer) else None
+        np.dtype(x.dtype)
     except TypeError:
         raise TypeError(f"{name} must be a JAX or NumPy array, got {type(x).__module__}.{type(x).__name__} "
                         f"of dtype {x.dtype} (convert it first, e.g. tensor.numpy())") from None

@@ -1,5 +1,5 @@
 """Stopping a run cleanly on SIGINT (Ctrl-C) and SIGTERM (what SLURM and Kubernetes send), and
-when the reader of its output goes away (``jaxrnn train | head``, a closed terminal).
+when the reader of its output goes away (``jaxrnn train | head``).
 
 Imports nothing heavy, so the ``jaxrnn`` command can install it before jax loads.
 """
