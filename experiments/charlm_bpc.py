@@ -16,7 +16,9 @@ import jax
 import numpy as np
 import optax
 
-from jaxrnn import charlm, data
+from jaxrnn.app import charlm
+
+from jaxrnn.app import corpus as data
 from jaxrnn.train import make_step
 
 import report  # experiments/report.py

@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 import jaxrnn
-from jaxrnn import distributed
+from jaxrnn.train import distributed
 
 BATCH, STEPS_T, FEATURES, HIDDEN = 8, 12, 3, 8
 MODEL = jaxrnn.LSTM(FEATURES, HIDDEN, batch_first=True)

@@ -11,7 +11,7 @@ import pytest
 
 import jaxrnn
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(jaxrnn.__path__, "jaxrnn."))
+MODULES = sorted(m.name for m in pkgutil.walk_packages(jaxrnn.__path__, "jaxrnn.") if m.name != "jaxrnn.__main__")
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,12 +1,12 @@
 """Packaging: the license file, the typing marker, one version, and minimums CI can pin."""
 
 import re
+
 import tomllib
-from pathlib import Path
 
 import jaxrnn
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 

@@ -1,0 +1,10 @@
+"""The ``jaxrnn`` command: an application built on the library, never imported by it.
+
+- :mod:`jaxrnn.app.cli`: the command line (``jaxrnn train | sample | summary``);
+- :mod:`jaxrnn.app.config`: a run's settings, their defaults and checks;
+- :mod:`jaxrnn.app.loop`: the training loop (setup, steps, report);
+- :mod:`jaxrnn.app.rundir`, :mod:`jaxrnn.app.checkpoint`: the run directory and its checkpoints;
+- :mod:`jaxrnn.app.corpus`: the default corpus, the vocabulary and the batches;
+- :mod:`jaxrnn.app.charlm`: the character language model;
+- :mod:`jaxrnn.app.progress`, :mod:`jaxrnn.app.signals`: what the user sees, and Ctrl-C / SIGTERM.
+"""

@@ -1,0 +1,290 @@
+"""The ``jaxrnn`` command: ``jaxrnn train``, ``jaxrnn sample``, ``jaxrnn summary``.
+
+``jaxrnn train`` with no flags trains a character-level LSTM on the Python standard library's own
+sources and writes a run directory (``config.json``, ``metrics.jsonl``, checkpoints, ``loss.png``);
+``--resume`` continues it exactly. This entry point owns its loop, so it jits the train step.
+Every user error ends in one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+
+from jaxrnn.app import rundir
+from jaxrnn.app.config import CELLS, DEFAULTS, KINDS, LIMITS, MODEL_KEYS, flag, path_flag, validate
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # the trainer returns 3 on a non-finite update
+HELP = {
+    "text": "UTF-8 text file to train on (default: the Python standard library's .py sources)",
+    "max_chars": "characters of the default corpus to use",
+    "cell": "recurrent cell",
+    "hidden": "hidden size of each layer",
+    "layers": "number of stacked layers",
+    "seq_len": "characters per training sequence (truncated BPTT chunk)",
+    "batch_size": "sequences per step (divisible by the number of devices)",
+    "steps": "total number of training steps (also when resuming)",
+    "lr": "Adam learning rate",
+    "clip": "global gradient-norm clip",
+    "seed": "seed of the initialisation, data order and samples",
+    "log_every": "steps between metrics records",
+    "eval_every": "steps between held-out evaluations",
+    "sample_every": "steps between printed samples",
+    "save_every": "steps between checkpoints (also saved at the end, on Ctrl-C and on SIGTERM)",
+    "keep": "number of newest checkpoints to keep",
+    "out": "run directory",
+}
+
+
+class UsageError(Exception):
+    """A bad flag, file or run directory: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _shown(key, value):
+    """A setting's value as the help and errors show it (``--text`` None: the default corpus)."""
+    return "the stdlib sources" if key == "text" and value is None else value
+
+
+def _add(p, key, *, given_only=False, **kwargs):
+    """Adds ``--KEY`` with its help and default; ``given_only``: default None (so --resume can tell
+    a given flag from a default one), the real default shown in the help."""
+    default = DEFAULTS[key]
+    if key in KINDS:
+        kwargs.setdefault("type", flag(key))
+    elif key in ("text", "out"):
+        kwargs.setdefault("type", path_flag)
+    shown = _shown(key, default)
+    p.add_argument(f"--{key.replace('_', '-')}", default=None if given_only else default,
+                   help=f"{HELP[key]} (default: {shown})" if key != "text" else HELP[key], **kwargs)
+
+
+def _model_flags(p, given_only=False):
+    _add(p, "text", given_only=given_only, metavar="FILE")
+    _add(p, "max_chars", given_only=given_only, metavar="N")
+    _add(p, "cell", given_only=given_only, choices=CELLS)
+    _add(p, "hidden", given_only=given_only, metavar="H")
+    _add(p, "layers", given_only=given_only, metavar="L")
+
+
+def _distributed_flags(p):
+    """Multi-process (multi-host) flags; without them ``train`` uses every device of this process."""
+    g = p.add_argument_group("multi-process training (every process runs the same command)")
+    g.add_argument("--coordinator-address", metavar="HOST:PORT",
+                   help="address of process 0, reachable from every process")
+    g.add_argument("--num-processes", type=int, default=1, metavar="N", help="number of processes (default: 1)")
+    g.add_argument("--process-id", type=int, default=0, metavar="I", help="0 .. N-1; 0 writes the run (default: 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from jaxrnn import __version__
+
+    parser = _Parser(prog="jaxrnn", description="Train and sample character-level RNNs.")
+    parser.add_argument("--version", action="version", version=f"jaxrnn {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    t = sub.add_parser("train", help="train a character LM (defaults: LSTM on the stdlib)")
+    _model_flags(t, given_only=True)
+    for key in ("seq_len", "batch_size", "steps", "lr", "clip", "seed", "log_every", "eval_every",
+                "sample_every", "save_every", "keep"):
+        _add(t, key, given_only=True, metavar="N" if KINDS[key] is int else "X")
+    _add(t, "out", given_only=True, metavar="DIR")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    _distributed_flags(t)
+    s = sub.add_parser("sample", help="generate text from a trained run")
+    s.add_argument("--run", type=path_flag, default=DEFAULTS["out"], metavar="DIR",
+                   help="run directory (default: %(default)s)")
+    s.add_argument("--prime", default="def ", help="text to start from (default: %(default)r)")
+    s.add_argument("--length", type=flag("length"), default=500, metavar="N",
+                   help=f"characters to generate, at most {LIMITS['length']:,} (default: %(default)s)")
+    s.add_argument("--temperature", type=flag("temperature"), default=0.8, metavar="T",
+                   help="sampling temperature; 0 picks the most likely character (default: %(default)s)")
+    s.add_argument("--seed", type=flag("seed"), default=0, metavar="N", help="sampling seed (default: %(default)s)")
+    m = sub.add_parser("summary", help="print the model's parameter table for the model flags")
+    _model_flags(m)
+    m.add_argument("--vocab-size", type=flag("vocab_size"), default=None, metavar="V",
+                   help="vocabulary size (default: counted from --text, or from the default corpus)")
+    return parser
+
+
+# -- run configuration -------------------------------------------------------------------------
+
+
+def train_config(args) -> dict:
+    """The run's configuration: defaults, then the saved config (``--resume``), then given flags.
+
+    ``--text`` is kept as an absolute path, so a run resumes from any working directory.
+    """
+    given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
+    if "text" in given:
+        given["text"] = os.path.abspath(given["text"])
+    out = given.get("out", DEFAULTS["out"])
+    config_path = os.path.join(out, "config.json")
+    if args.resume:
+        saved = validate({**DEFAULTS, **rundir.read_json(config_path)}, config_path)
+        for key in MODEL_KEYS + ("text", "max_chars", "seq_len", "batch_size", "seed"):
+            if key in given and given[key] != saved.get(key):
+                raise UsageError(f"--resume: --{key.replace('_', '-')} {given[key]} does not match "
+                                 f"the run's {_shown(key, saved.get(key))} (a run keeps its model and data)")
+        return {**saved, **given}
+    if os.path.exists(config_path):
+        raise UsageError(f"{out} already holds a run; use --resume to continue it or --out NEW_DIR")
+    return {**DEFAULTS, **given}
+
+
+def load_corpus(config):
+    """``(text, description)`` for the config's ``--text`` or the default corpus."""
+    from jaxrnn.app import corpus as data
+
+    if config["text"] is not None:
+        return data.read_text(config["text"]), config["text"]
+    text = data.default_corpus(config["max_chars"])
+    return text, f"Python {sys.version_info.major}.{sys.version_info.minor} stdlib sources"
+
+
+def load_run(run_dir, model, config):
+    from jaxrnn.app import checkpoint
+    from jaxrnn.app.loop import state_template
+
+    optimizer, template = state_template(model, config)
+    path, state = checkpoint.load_latest(run_dir, template)
+    if path is None:
+        raise checkpoint.CheckpointError(f"{run_dir}: no checkpoint (ckpt-*.msgpack) found")
+    return optimizer, state
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def cmd_train(args) -> int:
+    from jaxrnn.app.signals import GuardedStream, StopSignals
+
+    stop = StopSignals().install()  # before jax loads: no early signal is lost
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = (GuardedStream(s, stop) for s in streams)  # `| head` stops, saved
+    try:
+        if args.num_processes != 1 or args.process_id != 0:
+            if args.coordinator_address is None:
+                raise UsageError("--num-processes and --process-id need --coordinator-address HOST:PORT")
+        if args.process_id != 0:  # process 0 alone writes the run directory
+            return _train_process(args, stop)
+        with rundir.exclusive(args.out or DEFAULTS["out"]):
+            return _train_process(args, stop)
+    finally:
+        sys.stdout, sys.stderr = streams
+        stop.restore()
+
+
+def _train_process(args, stop) -> int:
+    if args.coordinator_address is not None:
+        from jaxrnn.train import distributed
+
+        distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+    config = train_config(args)
+    text, source = load_corpus(config)
+    from jaxrnn.app.loop import train  # jax loads here: bad flags and files fail before, at once
+
+    if args.process_id == 0:
+        return train(config, text, source, resume=args.resume, stop=stop)
+    print(f"jaxrnn: process {args.process_id} of {args.num_processes} joined; process 0 reports "
+          "and writes the run", file=sys.stderr)
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
+        return train(config, text, source, resume=args.resume, stop=stop)
+
+
+def cmd_sample(args) -> int:
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrnn.app import charlm
+
+    from jaxrnn.app import corpus as data
+    from jaxrnn.app.loop import build_model
+
+    path = os.path.join(args.run, "config.json")
+    config = validate({**DEFAULTS, **rundir.read_json(path)}, path)
+    if "vocab" not in config:
+        raise UsageError(f"{path}: vocab is missing")
+    vocab = data.Vocab(config["vocab"])
+    model = build_model(config, vocab.size)
+    _, state = load_run(args.run, model, config)
+    if not args.prime:
+        raise UsageError("--prime must not be empty")
+    prime = vocab.encode(args.prime, "--prime")
+    out = jax.jit(charlm.sample, static_argnums=(0, 3))(
+        model, state["params"], jnp.asarray(prime), args.length, jax.random.key(args.seed),
+        args.temperature)
+    print(args.prime + vocab.decode(out))
+    return 0
+
+
+def summary_table(model, params, batch_size: int, seq_len: int) -> str:
+    """The recurrent part's :func:`jaxrnn.summary` table framed by the embedding and the head,
+    with one total (the recurrent table's own total is labelled as the recurrent part's)."""
+    import jaxrnn
+
+    count = jaxrnn.param_count
+    recurrent = jaxrnn.summary(model.rnn, params["rnn"], (batch_size, seq_len, model.embed_size))
+    return "\n".join([
+        f"embedding: ({model.vocab_size}, {model.embed_size}), {count(params['embed']):,} params",
+        recurrent.replace("Total params:", "Recurrent params:"),
+        f"head (linear): ({model.hidden_size} -> {model.vocab_size}), {count(params['head']):,} params",
+        f"Total params (embedding + recurrent + head): {count(params):,}",
+    ])
+
+
+def cmd_summary(args) -> int:
+    import jax
+
+    from jaxrnn.app import corpus as data
+    from jaxrnn.app.loop import build_model
+
+    config = {**DEFAULTS, **{k: v for k, v in vars(args).items() if k in DEFAULTS}}
+    if args.vocab_size is not None:
+        size, what = args.vocab_size, "given by --vocab-size"
+    else:
+        text, source = load_corpus(config)
+        size, what = data.Vocab.from_text(text).size, f"of {source} ({len(text):,} characters)"
+    model = build_model(config, size)
+    print(f"vocabulary: {size} characters, {what}")
+    params = jax.eval_shape(model.init, jax.random.key(0))  # shapes only: nothing is allocated
+    print(summary_table(model, params, config["batch_size"], config["seq_len"]))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``jaxrnn`` console script; returns the exit status.
+
+    Every error is one line on stderr (``--debug`` shows the traceback instead).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    commands = {"train": cmd_train, "sample": cmd_sample, "summary": cmd_summary}
+    try:
+        args = build_parser().parse_args(argv)
+        return commands[args.command](args)
+    except (UsageError, ValueError) as e:  # DataError, CheckpointError, RunDirError are ValueErrors
+        if debug:
+            raise
+        print(f"jaxrnn: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("jaxrnn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - a bug or an environment problem: still one line
+        if debug:
+            raise
+        message = str(e).splitlines()[0] if str(e) else ""
+        print(f"jaxrnn: error: {type(e).__name__}: {message} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Sequence layers built from cells: one direction, both directions, and stacks.
+
+A *sequence layer* is a frozen, hashable dataclass with ``output_size``,
+``init(key, input_size, *, preset="torch", dtype=float32) -> params``,
+``initial_carry(dtype=float32) -> carry`` and
+``apply(params, xs, carry=None, *, seq_length=None, key=None) -> (ys, carry)`` on ONE unbatched
+sequence ``xs: (T, I)`` -> ``ys: (T, output_size)``. Their params are plain pytrees:
+:class:`Recurrent` has its cell's params, :class:`Bidirectional` ``{"fwd": ..., "bwd": ...}`` and
+:class:`Stack` a ``list`` with one entry per layer. Batching is ``jax.vmap``.
+
+How the directions run over time is left to a *runner* (``apply`` uses :func:`scan_runner`, i.e.
+:func:`jaxrnn.scan`); an engine (:mod:`jaxrnn.engines`) passes its own runner to run the same
+combinators on a whole time-major batch ``xs: (T, B, I)``, so the merge modes, the dropout key
+scheme and the layer loop below are the only ones in the library. A runner is called as
+``runner(cell, params, xs, carries, lengths, reverses, unroll)`` with one entry per direction in
+``params``, ``carries`` and ``reverses`` (all directions read the same ``xs``), ``lengths`` of the
+batch's shape (or ``None``), and returns one ``(ys, carry)`` per direction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxrnn import _checks, precision
+from jaxrnn.driver.run import scan
+
+MERGE = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add,
+         "mul": jnp.multiply, "ave": lambda a, b: (a + b) / 2}
+MERGE_MODES = tuple(MERGE)
+
+
+def scan_runner(cell, params, xs, carries, lengths, reverses, unroll):
+    """The reference runner: :func:`jaxrnn.scan` for each direction of one sequence ``xs: (T, I)``."""
+    return tuple(scan(cell, p, xs, c, seq_length=lengths, reverse=r, unroll=unroll)
+                 for p, c, r in zip(params, carries, reverses))
+
+
+@dataclasses.dataclass(frozen=True)
+class Recurrent:
+    """A cell run over time by :func:`jaxrnn.scan`.
+
+    Examples:
+      >>> layer = Recurrent(LSTMCell(8))
+      >>> params = layer.init(jax.random.key(0), 5)
+      >>> ys, carry = layer.apply(params, jnp.ones((10, 5)))
+      >>> ys.shape
+      (10, 8)
+    """
+
+    cell: Any
+    reverse: bool = False
+    unroll: int = 1
+
+    def __post_init__(self):
+        _checks.cell("cell", self.cell)
+        _checks.boolean("reverse", self.reverse)
+        _checks.positive_int("unroll", self.unroll)
+
+    @property
+    def output_size(self) -> int:
+        return self.cell.output_size
+
+    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32):
+        return self.cell.init(key, input_size, preset=preset, dtype=dtype)
+
+    def initial_carry(self, dtype=jnp.float32):
+        return self.cell.initial_carry(dtype)
+
+    def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
+        """``xs: (T, I)`` -> ``(ys: (T, output_size), carry)``; ``key`` is unused."""
+        return self.run(scan_runner, params, xs, carry, seq_length)
+
+    def run(self, runner, params, xs, carry, lengths, key=None):
+        """:meth:`apply` with ``runner`` evaluating time (see the module docstring)."""
+        ((ys, carry),) = runner(self.cell, (params,), xs, (carry,), lengths, (self.reverse,), self.unroll)
+        return ys, carry
+
+
+@dataclasses.dataclass(frozen=True)
+class Bidirectional:
+    """Runs ``cell`` forward and (from each sequence's last valid step) backward, then merges.
+
+    ``merge``: ``"concat"`` (``[fwd, bwd]`` on the feature axis, torch's layout), ``"sum"``,
+    ``"mul"`` or ``"ave"``. Params ``{"fwd": p, "bwd": p}``; carry ``(fwd_carry, bwd_carry)``.
+
+    Examples:
+      >>> layer = Bidirectional(GRUCell(8))
+      >>> params = layer.init(jax.random.key(0), 5)
+      >>> layer.apply(params, jnp.ones((10, 5)))[0].shape
+      (10, 16)
+    """
+
+    cell: Any
+    merge: str = "concat"
+    unroll: int = 1
+
+    def __post_init__(self):
+        _checks.cell("cell", self.cell)
+        _checks.one_of("merge", self.merge, MERGE_MODES)
+        _checks.positive_int("unroll", self.unroll)
+
+    @property
+    def output_size(self) -> int:
+        return self.cell.output_size * (2 if self.merge == "concat" else 1)
+
+    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32):
+        k_fwd, k_bwd = jax.random.split(_checks.prng_key("key", key))
+        return {"fwd": self.cell.init(k_fwd, input_size, preset=preset, dtype=dtype),
+                "bwd": self.cell.init(k_bwd, input_size, preset=preset, dtype=dtype)}
+
+    def initial_carry(self, dtype=jnp.float32):
+        return (self.cell.initial_carry(dtype), self.cell.initial_carry(dtype))
+
+    def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
+        """``xs: (T, I)`` -> ``(ys: (T, output_size), (fwd_carry, bwd_carry))``."""
+        return self.run(scan_runner, params, xs, carry, seq_length)
+
+    def run(self, runner, params, xs, carry, lengths, key=None):
+        """:meth:`apply` with ``runner`` evaluating time (see the module docstring)."""
+        _checks.keys_match("params", params, ("fwd", "bwd"))
+        if carry is not None and (not isinstance(carry, (tuple, list)) or len(carry) != 2):
+            got = f"{len(carry)} entries" if isinstance(carry, (tuple, list)) else type(carry).__name__
+            raise ValueError(f"carry must be a pair (forward carry, backward carry), got {got}")
+        c_fwd, c_bwd = (None, None) if carry is None else carry
+        (y_fwd, c_fwd), (y_bwd, c_bwd) = runner(self.cell, (params["fwd"], params["bwd"]), xs,
+                                                (c_fwd, c_bwd), lengths, (False, True), self.unroll)
+        return MERGE[self.merge](y_fwd, y_bwd), (c_fwd, c_bwd)
+
+
+def _per_row(fn, keys):
+    """Applies ``fn`` to every key of ``keys`` (any batch shape; one unbatched key is a batch of ())."""
+    for _ in range(keys.ndim):
+        fn = jax.vmap(fn)
+    return fn(keys)
+
+
+def dropout(key, x, rate: float):
+    """Inverted dropout: zeroes each element of ``x`` with probability ``rate``, scales the rest.
+
+    One key draws the mask of all of ``x``. A batch of keys ``key: batch`` with a time-major
+    ``x: (T, *batch, F)`` gives each row the mask its own key draws for ``x[:, row]``, so a batched
+    call equals the unbatched calls row by row.
+
+    Examples:
+      >>> dropout(jax.random.key(0), jnp.ones((1, 4)), 0.0).tolist()
+      [[1.0, 1.0, 1.0, 1.0]]
+    """
+    if rate == 0.0:
+        return x
+    batch = tuple(range(key.ndim))
+    row_shape = x.shape[:1] + x.shape[1 + key.ndim:]
+    keep = _per_row(lambda k: jax.random.bernoulli(k, 1.0 - rate, row_shape), key)
+    keep = jnp.moveaxis(keep, batch, tuple(i + 1 for i in batch))  # (*batch, T, F) -> (T, *batch, F)
+    return jnp.where(keep, x / (1.0 - rate), jnp.zeros_like(x))
+
+
+def check_dropout(value) -> float:
+    """Returns ``value`` as a float if it lies in [0, 1), else raises naming ``dropout``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"dropout must be a float in [0, 1), got {type(value).__name__} {value!r}")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"dropout must be a float in [0, 1), got {value}")
+    return float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stack:
+    """Layers applied one after another; layer l+1 reads layer l's outputs.
+
+    With a ``key`` and ``dropout > 0``, every layer's output but the last goes through dropout
+    (layer ``l`` draws its mask from ``jax.random.split(key, (L, 2))[l, 1]``).
+    Params: a ``list`` of per-layer params; carry: a ``tuple`` of per-layer carries. Layers
+    2..L that are equal (with params of equal shapes) run as one ``jax.lax.scan`` over layers,
+    so compile time does not grow with depth.
+
+    Examples:
+      >>> net = Stack((Bidirectional(LSTMCell(8)), Bidirectional(LSTMCell(8))))
+      >>> params = net.init(jax.random.key(0), 5)
+      >>> net.apply(params, jnp.ones((10, 5)))[0].shape
+      (10, 16)
+    """
+
+    layers: tuple
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if not isinstance(self.layers, tuple) or not self.layers:
+            raise TypeError(f"layers must be a non-empty tuple of sequence layers, got {self.layers!r}")
+        for i, layer in enumerate(self.layers):
+            _checks.sequence_layer(f"layers[{i}]", layer)
+        check_dropout(self.dropout)
+
+    @property
+    def output_size(self) -> int:
+        return self.layers[-1].output_size
+
+    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32) -> list:
+        params = []
+        for layer, k in zip(self.layers, jax.random.split(_checks.prng_key("key", key), len(self.layers))):
+            params.append(layer.init(k, input_size, preset=preset, dtype=dtype))
+            input_size = layer.output_size
+        return params
+
+    def initial_carry(self, dtype=jnp.float32) -> tuple:
+        return tuple(layer.initial_carry(dtype) for layer in self.layers)
+
+    def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
+        """``xs: (T, I)`` -> ``(ys: (T, output_size), per-layer carries)``."""
+        return self.run(scan_runner, params, xs, carry, seq_length, key)
+
+    def step(self, params, x, carry=None):
+        """One time step of every layer (streaming): ``x: (..., I)`` -> ``(y: (..., output_size),
+        per-layer carries)``; ``carry=None`` is zeros. Running ``step`` over ``xs`` step by step
+        equals :meth:`apply` (without dropout). Every layer must be a forward :class:`Recurrent`.
+
+        Examples:
+          >>> net = Stack((Recurrent(GRUCell(8)), Recurrent(LSTMCell(4))))
+          >>> params = net.init(jax.random.key(0), 5)
+          >>> y, carry = net.step(params, jnp.ones(5))
+          >>> y.shape, carry[1].c.shape
+          ((4,), (4,))
+        """
+        return _step_layers(self, params, x, carry)
+
+    def run(self, runner, params, xs, carry, lengths, key=None):
+        """:meth:`apply` with ``runner`` evaluating time; ``key`` has the batch's shape."""
+        n = len(self.layers)
+        _checks.per_layer("params", params, n)
+        if carry is not None:
+            _checks.per_layer("carry", carry, n)
+        carry = (None,) * n if carry is None else tuple(carry)
+        key = None if key is None else _checks.prng_key("key", key, single=False)  # one per row
+        keys = None if key is None else _per_row(lambda k: jax.random.split(k, (n, 2)), key)
+
+        def one(i, layer, p, c, x):
+            k = None if keys is None else keys[..., i, 0]
+            x, c = _run_layer(layer, runner, p, x, c, lengths, k)
+            if keys is not None and self.dropout > 0 and not (isinstance(i, int) and i == n - 1):
+                x = jnp.where(i < n - 1, dropout(keys[..., i, 1], x, self.dropout), x)
+            return x, c
+
+        xs, first = one(0, self.layers[0], params[0], carry[0], xs)
+        if n == 1:
+            return xs, (first,)
+        if n > 2 and xs.shape[-1] == self.layers[1].output_size and _scannable(self.layers[1:], params[1:], carry[1:]):
+            def body(x, inp):
+                p, c, i = inp
+                return one(i, self.layers[1], p, c, x)
+
+            xs, rest = jax.lax.scan(body, xs, (_stack(params[1:]), _stack(carry[1:]), jnp.arange(1, n)))
+            return xs, (first,) + tuple(jax.tree.map(lambda a, k=k: a[k], rest) for k in range(n - 1))
+        finals = [first]
+        for i in range(1, n):
+            xs, c = one(i, self.layers[i], params[i], carry[i], xs)
+            finals.append(c)
+        return xs, tuple(finals)
+
+
+def _step_layers(stack, params, x, carry):
+    """:meth:`Stack.step`'s loop (see there)."""
+    n = len(stack.layers)
+    _checks.per_layer("params", params, n)
+    if carry is not None:
+        _checks.per_layer("carry", carry, n)
+    carries = (None,) * n if carry is None else tuple(carry)
+    new = []
+    for i, (layer, p, c) in enumerate(zip(stack.layers, params, carries)):
+        if not isinstance(layer, Recurrent) or layer.reverse:
+            raise ValueError(f"layers[{i}] is {layer!r}: step runs one time step forward, so every layer "
+                             "must be a forward Recurrent (a bidirectional or reverse layer needs the whole "
+                             "sequence; use apply)")
+        if c is None:
+            state = precision.policy(getattr(layer.cell, "compute_dtype", None), x, p).state
+            c = jax.tree.map(lambda z: jnp.broadcast_to(z, x.shape[:-1] + z.shape),
+                             layer.cell.initial_carry(state))
+        c, x = layer.cell.apply(p, c, x)
+        new.append(c)
+    return x, tuple(new)
+
+
+def _run_layer(layer, runner, params, xs, carry, lengths, key):
+    """Runs one layer of a stack: built-in layers through ``runner``, others through ``apply``."""
+    if isinstance(layer, (Recurrent, Bidirectional)):
+        return layer.run(runner, params, xs, carry, lengths, key)
+    return layer.apply(params, xs, carry, seq_length=lengths, key=key)
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
+def _scannable(layers, params, carries) -> bool:
+    """True if all ``layers`` are equal built-in layers with params and carries of equal shapes."""
+    def shapes(tree):
+        return jax.tree.structure(tree), [(a.shape, a.dtype) for a in jax.tree.leaves(tree)]
+
+    return (len(set(layers)) == 1 and isinstance(layers[0], (Recurrent, Bidirectional))
+            and all(shapes(p) == shapes(params[0]) for p in params)
+            and all(shapes(c) == shapes(carries[0]) for c in carries))

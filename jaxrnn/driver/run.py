@@ -1,0 +1,176 @@
+"""The one driver that runs a cell over time."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrnn import _checks, precision
+from jaxrnn.driver.padding import flags, guarded_step
+from jaxrnn.driver.newton import Newton, NewtonInfo, newton
+from jaxrnn.driver.associative import Associative, associative, check_linear
+
+METHODS = ("sequential", "associative", "newton")
+
+
+def check_lengths(name: str, lengths, total: int):
+    """Validates sequence lengths against ``total`` steps and returns them as an int array.
+
+    Concrete values outside ``[0, total]`` raise ``ValueError``; traced values are clamped.
+
+    Args:
+      name: the argument's name for messages (``seq_length`` or ``seq_lengths``).
+      lengths: an int scalar or array.
+      total: T.
+
+    Examples:
+      >>> int(check_lengths("seq_length", 3, 5))
+      3
+    """
+    lengths = _checks.array(name, lengths)
+    if not jnp.issubdtype(lengths.dtype, jnp.integer):
+        raise TypeError(f"{name} must have an integer dtype, got {lengths.dtype}")
+    if _checks.is_concrete(lengths):
+        values = np.asarray(lengths)
+        if values.size and (values.min() < 0 or values.max() > total):
+            raise ValueError(
+                f"{name} must lie in [0, {total}] (the number of time steps), "
+                f"got values in [{values.min()}, {values.max()}]"
+            )
+    return jnp.clip(jnp.asarray(lengths), 0, total)
+
+
+def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False, unroll: int = 1,
+         method="sequential", resets=None):
+    """Runs ``cell`` over the time steps of one sequence (sequentially, or in parallel over time).
+
+    ``carry_t, y_t = cell.apply(params, carry_{t-1}, x_t)`` for ``t < seq_length``; steps
+    ``t >= seq_length`` are padding: their outputs are 0 and they leave the carry unchanged.
+    With ``reverse=True`` the recurrence runs from step ``seq_length - 1`` down to 0, and
+    ``ys[t]`` still belongs to ``xs[t]``.
+
+    Args:
+      cell: any object following the cell protocol (see :mod:`jaxrnn.cells`).
+      params: the cell's parameters.
+      xs: ``(T, I)`` one unbatched sequence (use ``jax.vmap`` for batches).
+      carry: the initial carry; ``None`` means zeros (``cell.initial_carry``). It is carried in
+        the state dtype (:mod:`jaxrnn.precision`: float32 when the cell computes in 16 bits).
+      seq_length: scalar int in ``[0, T]``; ``None`` means T.
+      reverse: run from the last valid step to the first.
+      unroll: passed to ``jax.lax.scan`` (sequential method).
+      method: how time is evaluated (see the README section "Parallel in time"):
+        ``"sequential"`` (``jax.lax.scan``, any cell); ``"associative"`` or
+        ``jaxrnn.Associative(chunk_size=...)`` (parallel scan, linear-recurrence cells only);
+        ``"newton"`` or ``jaxrnn.Newton(variant=..., tol=..., max_iters=...)`` (any cell with a
+        real carry; :func:`newton_scan` also returns the iteration count and convergence).
+      resets: ``(T,) bool`` "a sequence starts here": the carry is reset to the initial carry
+        before that step (packed sequences, episode ends). With ``reverse=True`` every segment
+        is still processed on its own, from its last step down to its first.
+
+    Returns:
+      ``(ys, carry)`` with ``ys: (T, output_size)`` and the carry after the last valid step
+      (the initial carry when ``seq_length == 0``).
+
+    Examples:
+      >>> cell = ElmanCell(hidden_size=8)
+      >>> params = cell.init(jax.random.key(0), input_size=5)
+      >>> ys, h = scan(cell, params, jnp.ones((10, 5)), seq_length=7)
+      >>> ys.shape, bool((ys[7:] == 0).all())
+      ((10, 8), True)
+    """
+    ys, carry, _ = _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets)
+    return ys, carry
+
+
+def newton_scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False,
+                resets=None, options: Newton = Newton()):
+    """:func:`scan` with ``method=options`` (a :class:`jaxrnn.Newton`), also returning its info.
+
+    Returns:
+      ``(ys, carry, info)``: ``ys`` and ``carry`` as :func:`scan`; ``info`` a
+      :class:`jaxrnn.NewtonInfo` (``iterations``, ``converged``, ``residual``).
+
+    Examples:
+      >>> cell = GRUCell(hidden_size=4)
+      >>> params = cell.init(jax.random.key(0), input_size=3)
+      >>> ys, h, info = newton_scan(cell, params, jnp.ones((16, 3)))
+      >>> bool(info.converged), int(info.iterations) <= 16
+      (True, True)
+    """
+    if not isinstance(options, Newton):
+        raise TypeError(f"options must be a jaxrnn.Newton, got {type(options).__name__} {options!r}")
+    return _run(cell, params, xs, carry, seq_length, reverse, 1, options, resets)
+
+
+def _method(method):
+    """Returns ``"sequential"``, an :class:`Associative` or a :class:`Newton`."""
+    if isinstance(method, (Associative, Newton)):
+        return method
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(
+            f"method must be one of {', '.join(map(repr, METHODS))}, a jaxrnn.Associative or a "
+            f"jaxrnn.Newton; got {method!r}"
+        )
+    return {"sequential": "sequential", "associative": Associative(), "newton": Newton()}[method]
+
+
+def _check_resets(resets, steps: int):
+    if not hasattr(resets, "dtype"):
+        resets = np.asarray(resets)
+    if resets.dtype != np.bool_:
+        raise TypeError(f"resets must have a bool dtype, got {resets.dtype}")
+    _checks.shape("resets", resets, (steps,), "shape (T,) =")
+    return jnp.asarray(resets)
+
+
+def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
+    """Checks the arguments and dispatches; returns ``(ys, carry, info or None)``."""
+    _checks.cell("cell", cell)
+    method = _method(method)
+    xs = _checks.float_array("xs", xs)
+    if xs.ndim != 2:
+        raise ValueError(f"xs must have shape (T, input_size) (one unbatched sequence), got {tuple(xs.shape)}")
+    _checks.boolean("reverse", reverse)
+    _checks.positive_int("unroll", unroll)
+    state = precision.policy(getattr(cell, "compute_dtype", None), xs, params).state
+    for leaf in jax.tree.leaves(carry):  # floating, or complex (LRU)
+        dtype = _checks.array("carry", leaf).dtype
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            raise TypeError(f"carry must have a floating dtype, got {dtype}")
+    carry = cell.initial_carry(state) if carry is None else precision.cast_tree(carry, state)
+    steps = xs.shape[0]
+    if seq_length is not None:
+        seq_length = check_lengths("seq_length", seq_length, steps)
+        if seq_length.ndim != 0:
+            raise ValueError(f"seq_length must be a scalar for one sequence, got shape {tuple(seq_length.shape)}")
+    if resets is not None:
+        resets = _check_resets(resets, steps)
+
+    if method == "sequential" and seq_length is None and resets is None:
+        def step(c, x):
+            new, y = cell.apply(params, c, x)
+            return precision.cast_tree(new, state), y
+
+        carry, ys = jax.lax.scan(step, carry, xs, reverse=reverse, unroll=unroll)
+        return ys, carry, None
+
+    valid, start = flags(steps, seq_length, resets, reverse)
+    xs_p = xs[::-1] if reverse else xs
+    info = None
+    if isinstance(method, Associative) and steps:
+        ys, carry = associative(cell, params, xs_p, carry, valid, start, method)
+    elif isinstance(method, Newton) and steps:
+        ys, carry, info = newton(cell, params, xs_p, carry, valid, start, method)
+    else:
+        if isinstance(method, Associative):
+            check_linear(cell)
+        ys, carry = _sequential(cell, params, xs_p, carry, valid, start, unroll)
+        if isinstance(method, Newton):
+            info = NewtonInfo(jnp.asarray(0), jnp.asarray(True), jnp.asarray(0.0, xs.dtype))
+    return (ys[::-1] if reverse else ys), carry, info
+
+
+def _sequential(cell, params, xs, carry, valid, start, unroll):
+    carry, ys = jax.lax.scan(guarded_step(cell, params, carry), carry, (xs, valid, start), unroll=unroll)
+    return ys, carry

@@ -1,0 +1,385 @@
+"""PyTorch-shaped layers: ``jaxrnn.RNN``, ``jaxrnn.LSTM``, ``jaxrnn.GRU``.
+
+Same constructor arguments, defaults, shapes and numerics as ``torch.nn.RNN/LSTM/GRU``. Shape
+letters: T time, B batch, I input, H hidden, L layers, D directions (2 if bidirectional),
+``H_out = proj_size or H``.
+
+- ``input``: ``(T, B, I)``, ``(B, T, I)`` with ``batch_first=True``, or unbatched ``(T, I)``.
+- ``output``: ``(T, B, D*H_out)`` (same batch/time order as the input).
+- ``h_n``: ``(L*D, B, H_out)``, index ``l*D + d``; LSTM also ``c_n: (L*D, B, H)``; unbatched
+  drops the B axis.
+- ``seq_lengths: (B,)`` ints in ``[0, T]`` (right padding): padded outputs are exactly 0, each row's
+  final state is its state after its last valid step (its initial state for length 0), and the
+  reverse direction starts at each row's last valid step.
+- ``merge_mode`` (bidirectional only): how the two directions' outputs combine,
+  ``"concat"`` (torch, the default), ``"sum"``, ``"mul"`` or ``"ave"`` (Keras's ``Bidirectional``);
+  with a non-concat mode ``output`` has ``H_out`` features and layer l > 0 takes ``H_out`` inputs.
+- ``engine``: ``"auto"`` (default), ``"reference"``, ``"xla"`` or ``"cudnn"``; every engine computes
+  the same function (see :mod:`jaxrnn.engines`).
+- ``compute_dtype``: ``None`` (the promoted dtype of input and params) or a floating dtype or its
+  name; matmul operands and ``output`` are in it, the recurrent state and ``h_n``/``c_n`` in the
+  state dtype (float32 when the compute dtype is 16-bit), see :mod:`jaxrnn.precision`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxrnn import _checks, engines, precision
+from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell, LSTMState
+from jaxrnn.combinators import MERGE_MODES, Bidirectional, Recurrent, Stack, check_dropout
+from jaxrnn.driver.run import check_lengths
+
+
+class _TorchShaped:
+    """Behaviour shared by the three layers; subclasses define the fields and ``cell()``."""
+
+    def _validate(self):
+        _checks.positive_int("input_size", self.input_size)
+        _checks.positive_int("hidden_size", self.hidden_size)
+        _checks.positive_int("num_layers", self.num_layers)
+        _checks.boolean("batch_first", self.batch_first)
+        _checks.boolean("bidirectional", self.bidirectional)
+        check_dropout(self.dropout)
+        _checks.one_of("merge_mode", self.merge_mode, MERGE_MODES)
+        if self.merge_mode != "concat" and not self.bidirectional:
+            raise ValueError(f"merge_mode={self.merge_mode!r} needs bidirectional=True, got bidirectional=False")
+        _checks.one_of("engine", self.engine, engines.ENGINES)
+        object.__setattr__(self, "compute_dtype", precision.dtype_name("compute_dtype", self.compute_dtype))
+        self.cell()  # validates the cell's own hyperparameters
+        engines.check(self)
+        if self.dropout > 0 and self.num_layers == 1:
+            warnings.warn(f"dropout={self.dropout} with num_layers=1 has no effect: dropout acts between "
+                          "stacked layers (as in torch.nn)", UserWarning, stacklevel=4)
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """The feature size of ``output``: ``D * H_out`` (``H_out`` if ``merge_mode`` is not concat)."""
+        return self.network().output_size
+
+    def network(self) -> Stack:
+        """The equivalent unbatched :class:`jaxrnn.Stack` of (bidirectional) recurrent layers."""
+        cell = self.cell()
+        layer = Bidirectional(cell, merge=self.merge_mode) if self.bidirectional else Recurrent(cell)
+        return Stack((layer,) * self.num_layers, dropout=self.dropout)
+
+    def init(self, key, *, preset: str = "torch", dtype=jnp.float32) -> list:
+        """Returns params: a list over layers of cell params (``{"fwd", "bwd"}`` if bidirectional).
+
+        Examples:
+          >>> params = LSTM(5, 8, num_layers=2).init(jax.random.key(0))
+          >>> params[1]["w_ih"].shape
+          (32, 8)
+        """
+        return self.network().init(key, self.input_size, preset=preset, dtype=dtype)
+
+    def check_params(self, params) -> None:
+        """Raises naming the path (e.g. ``params[1]['fwd']['w_hh']``) unless ``params`` has this
+        layer's structure, shapes and floating dtypes."""
+        _checks.per_layer("params", params, self.num_layers)
+        cell, size = self.cell(), self.input_size
+        for l, (layer, p) in enumerate(zip(self.network().layers, params)):
+            if self.bidirectional:
+                _checks.keys_match(f"params[{l}]", p, ("fwd", "bwd"))
+                for d in ("fwd", "bwd"):
+                    cell.check_params(p[d], size, f"params[{l}][{d!r}]")
+            else:
+                cell.check_params(p, size, f"params[{l}]")
+            size = layer.output_size
+
+    def apply(self, params, input, hx=None, *, seq_lengths=None, key=None):
+        """Runs the layer; see the module docstring for shapes.
+
+        Args:
+          params: from :meth:`init` or :func:`jaxrnn.interop.from_torch`.
+          input: ``(T, B, I)``, ``(B, T, I)`` if ``batch_first``, or unbatched ``(T, I)``.
+          hx: initial state, ``h_0: (L*D, B, H_out)`` (LSTM: ``(h_0, c_0)``); ``None`` is zeros.
+          seq_lengths: ``(B,)`` ints in ``[0, T]``; ``None`` means every row has T steps.
+          key: PRNG key enabling inter-layer dropout (training); ``None`` disables dropout.
+
+        Returns:
+          ``(output, h_n)``, LSTM ``(output, (h_n, c_n))``; ``output`` in the compute dtype,
+          ``h_n``/``c_n`` in the state dtype.
+        """
+        x = _checks.float_array("input", input)
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                "input must be 3-D (batched) or 2-D (unbatched (T, input_size)), "
+                f"got shape {tuple(x.shape)}"
+            )
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected input_size {self.input_size}, got {x.shape[-1]}")
+        batched = x.ndim == 3
+        if not batched:
+            x = x[:, None]
+        elif self.batch_first:
+            x = jnp.swapaxes(x, 0, 1)  # the one layout change: engines are time-major
+        out, state = self.run_time_major(params, x, hx, seq_lengths, self.row_keys(key, x.shape[1]), batched)
+        if not batched:
+            return out[:, 0], jax.tree.map(lambda s: s[:, 0], state)
+        if self.batch_first:
+            out = jnp.swapaxes(out, 0, 1)
+        return out, state
+
+    def row_keys(self, key, batch: int):
+        """The dropout keys of a batch of ``batch`` rows, one per row, drawn from ``key``; ``None``
+        when the layer draws no dropout (no ``key``, ``dropout == 0`` or one layer)."""
+        if key is None:
+            return None
+        key = _checks.prng_key("key", key)
+        if self.dropout == 0 or self.num_layers == 1:
+            return None
+        return jax.random.split(key, batch)
+
+    def run_time_major(self, params, x, hx, seq_lengths, row_keys, batched: bool = True):
+        """:meth:`apply` on a time-major ``x: (T, B, I)`` with one dropout key per row (``None``: no
+        dropout); ``batched=False`` reads ``hx`` and ``seq_lengths`` as unbatched (B = 1).
+        Returns ``(output: (T, B, F), torch-shaped state with B)``."""
+        self.check_params(params)
+        steps, batch = x.shape[0], x.shape[1]
+        policy = precision.policy(self.compute_dtype, x, params)
+        lengths = self._lengths(seq_lengths, batch, steps, batched)
+        carry = self._carry_from_hx(hx, batch, batched, policy.state)
+        engine = engines.resolve(self, policy, row_keys is not None, batch, steps)
+        out, finals = engines.run(engine, self, params, x, carry, lengths, row_keys)
+        return out, self._hx_from_carry(finals)
+
+    def initial_state(self, batch_size=None, dtype=jnp.float32):
+        """Torch-shaped zeros: ``h_0: (L*D, B, H_out)`` (LSTM ``(h_0, c_0)``, ``c_0: (L*D, B, H)``);
+        ``batch_size=None`` drops the B axis (unbatched).
+
+        Examples:
+          >>> LSTM(5, 8, num_layers=2).initial_state(3)[1].shape
+          (2, 3, 8)
+        """
+        dtype = precision.floating_dtype("dtype", dtype)
+        lead = (self.num_layers * self.num_directions,) + (() if batch_size is None else
+                                                            (_checks.non_negative_int("batch_size", batch_size),))
+        zeros = [jnp.zeros(lead + (size,), dtype) for _, size in self._state_shapes("state")]
+        return tuple(zeros) if len(zeros) > 1 else zeros[0]
+
+    def step(self, params, x_t, state=None):
+        """One time step of the whole stack (streaming inference, token by token).
+
+        Args:
+          params: the layer's params.
+          x_t: ``(B, I)``, or unbatched ``(I,)``.
+          state: torch-shaped like :meth:`initial_state` (``None``: zeros).
+
+        Returns:
+          ``(y_t, state)``: ``y_t: (B, H_out)`` (unbatched ``(H_out,)``) in the compute dtype, and the
+          new state in the state dtype. Stepping through a sequence equals :meth:`apply` on it
+          (without dropout).
+
+        Raises:
+          ValueError: naming ``bidirectional`` for a bidirectional layer (it needs the whole sequence).
+
+        Examples:
+          >>> model = GRU(5, 8, num_layers=2)
+          >>> params = model.init(jax.random.key(0))
+          >>> y, state = model.step(params, jnp.ones((3, 5)), model.initial_state(3))
+          >>> y.shape, state.shape
+          ((3, 8), (2, 3, 8))
+        """
+        if self.bidirectional:
+            raise ValueError("bidirectional=True: step runs one time step forward, and a bidirectional "
+                             "layer needs the whole sequence; use apply")
+        x = _checks.float_array("x_t", x_t)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"x_t must have shape (B, {self.input_size}) or ({self.input_size},), got {tuple(x.shape)}")
+        self.check_params(params)
+        batched = x.ndim == 2
+        batch = x.shape[0] if batched else 1
+        policy = precision.policy(self.compute_dtype, x, params)
+        carry = self._carry_from_hx(state, batch, batched, policy.state, name="state")
+        y, finals = self.network().step(params, x if batched else x[None], carry)
+        state = self._hx_from_carry(finals)
+        if not batched:
+            return y[0], jax.tree.map(lambda s: s[:, 0], state)
+        return y, state
+
+    # -- conversions between torch's (L*D, B, H) state and the per-row pytree carry ---------------
+
+    def _lengths(self, seq_lengths, batch, steps, batched):
+        if seq_lengths is None:
+            return None
+        lengths = check_lengths("seq_lengths", seq_lengths, steps)
+        expected = (batch,) if batched else ((), (1,))
+        if (batched and lengths.shape != expected) or (not batched and lengths.shape not in expected):
+            want = f"({batch},)" if batched else "() or (1,)"
+            raise ValueError(f"seq_lengths must have shape {want} (one length per batch row), "
+                             f"got {tuple(lengths.shape)}")
+        return lengths.reshape(batch)
+
+    def _state_shapes(self, name: str = "hx") -> list[tuple[str, int]]:
+        """``[(name, feature size)]`` of the torch state tensors: h (and c for LSTM)."""
+        return [(name, self.cell().output_size)]
+
+    def _carry_from_hx(self, hx, batch, batched, dtype, name: str = "hx"):
+        """Per-layer carries in the state ``dtype`` from torch's ``hx`` (``None``: zeros); errors
+        call the argument ``name``."""
+        ld = self.num_layers * self.num_directions
+        if hx is None:
+            tensors = [jnp.zeros((batch, ld, size), dtype) for _, size in self._state_shapes(name)]
+        else:
+            parts = self._split_hx(hx, name)
+            tensors = []
+            for (name, size), t in zip(self._state_shapes(name), parts):
+                t = _checks.float_array(name, t)
+                expected = (ld, batch, size) if batched else (ld, size)
+                _checks.shape(name, t, expected)
+                tensors.append((jnp.swapaxes(t, 0, 1) if batched else t[None]).astype(dtype))
+        return self._nest(tensors)
+
+    def _split_hx(self, hx, name):
+        return [hx]
+
+    def _nest(self, tensors):
+        """``[(B, L*D, F)]`` -> per-layer carries (tuple over layers, pairs for bidirectional)."""
+        d = self.num_directions
+
+        def carry_at(i):
+            return self._make_carry([t[:, i] for t in tensors])
+
+        if d == 1:
+            return tuple(carry_at(l) for l in range(self.num_layers))
+        return tuple((carry_at(2 * l), carry_at(2 * l + 1)) for l in range(self.num_layers))
+
+    def _make_carry(self, parts):
+        return parts[0]
+
+    def _carry_parts(self, carry):
+        return [carry]
+
+    def _hx_from_carry(self, finals):
+        flat = []
+        for layer in finals:
+            flat.extend(layer if self.bidirectional else (layer,))
+        per_tensor = zip(*[self._carry_parts(c) for c in flat])
+        state = [jnp.stack(ts, axis=0) for ts in per_tensor]  # (L*D, B, F)
+        return tuple(state) if len(state) > 1 else state[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class RNN(_TorchShaped):
+    """Multi-layer Elman RNN, shaped like ``torch.nn.RNN``.
+
+    ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` per layer and direction.
+
+    Examples:
+      >>> model = RNN(5, 8, num_layers=2, batch_first=True, bidirectional=True)
+      >>> params = model.init(jax.random.key(0))
+      >>> out, h_n = model.apply(params, jnp.ones((1, 10, 5)))
+      >>> out.shape, h_n.shape
+      ((1, 10, 16), (4, 1, 8))
+    """
+
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    nonlinearity: str = "tanh"
+    bias: bool = True
+    batch_first: bool = False
+    dropout: float = 0.0
+    bidirectional: bool = False
+    double_bias: bool = True
+    merge_mode: str = "concat"
+    engine: str = "auto"
+    compute_dtype: Any = None
+
+    def __post_init__(self):
+        self._validate()
+
+    def cell(self) -> ElmanCell:
+        return ElmanCell(self.hidden_size, self.nonlinearity, self.bias, self.double_bias,
+                         compute_dtype=self.compute_dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class GRU(_TorchShaped):
+    """Multi-layer GRU, shaped like ``torch.nn.GRU`` (gate order r, z, n).
+
+    Examples:
+      >>> model = GRU(5, 8)
+      >>> out, h_n = model.apply(model.init(jax.random.key(0)), jnp.ones((10, 3, 5)))
+      >>> out.shape, h_n.shape
+      ((10, 3, 8), (1, 3, 8))
+    """
+
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bias: bool = True
+    batch_first: bool = False
+    dropout: float = 0.0
+    bidirectional: bool = False
+    double_bias: bool = True
+    reset_after: bool = True
+    merge_mode: str = "concat"
+    engine: str = "auto"
+    compute_dtype: Any = None
+
+    def __post_init__(self):
+        self._validate()
+
+    def cell(self) -> GRUCell:
+        return GRUCell(self.hidden_size, self.reset_after, self.bias, self.double_bias,
+                       compute_dtype=self.compute_dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class LSTM(_TorchShaped):
+    """Multi-layer LSTM, shaped like ``torch.nn.LSTM`` (gate order i, f, g, o; optional projection).
+
+    Returns ``(output, (h_n, c_n))`` with ``h_n: (L*D, B, H_out)`` and ``c_n: (L*D, B, H)``.
+
+    Examples:
+      >>> model = LSTM(5, 8, num_layers=2, bidirectional=True, batch_first=True)
+      >>> out, (h_n, c_n) = model.apply(model.init(jax.random.key(0)), jnp.ones((3, 10, 5)))
+      >>> out.shape, h_n.shape, c_n.shape
+      ((3, 10, 16), (4, 3, 8), (4, 3, 8))
+    """
+
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bias: bool = True
+    batch_first: bool = False
+    dropout: float = 0.0
+    bidirectional: bool = False
+    proj_size: int = 0
+    double_bias: bool = True
+    merge_mode: str = "concat"
+    engine: str = "auto"
+    compute_dtype: Any = None
+
+    def __post_init__(self):
+        self._validate()
+
+    def cell(self) -> LSTMCell:
+        return LSTMCell(self.hidden_size, self.proj_size, self.bias, self.double_bias,
+                        compute_dtype=self.compute_dtype)
+
+    def _state_shapes(self, name="hx"):
+        return [(f"{name}[0] (h_0)", self.cell().output_size), (f"{name}[1] (c_0)", self.hidden_size)]
+
+    def _split_hx(self, hx, name):
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError(f"{name} must be a tuple (h_0, c_0) for LSTM, got {type(hx).__name__}")
+        return list(hx)
+
+    def _make_carry(self, parts):
+        return LSTMState(*parts)
+
+    def _carry_parts(self, carry):
+        return [carry.h, carry.c]
+

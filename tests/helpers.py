@@ -1,0 +1,91 @@
+"""Helpers the tests share: tolerance checks, covering arrays, random inputs and states, and the
+references every test compares against."""
+
+import itertools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def close(a, b, tol, rtol=None):
+    """Asserts two pytrees of arrays are equal within ``tol`` (absolute; relative too unless
+    ``rtol`` says otherwise)."""
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
+                                   rtol=tol if rtol is None else rtol, atol=tol)
+
+
+def pairwise(**factors) -> list[dict]:
+    """A small covering array over ``factors`` (name -> values): every value of every factor and
+    every pair of values of two factors appears in at least one case. Greedy and deterministic.
+
+    Examples:
+      >>> len(pairwise(a=(1, 2, 3), b=(0, 1), c=(0, 1)))
+      6
+    """
+    names = list(factors)
+    uncovered = {((f, u), (g, v)) for f, g in itertools.combinations(names, 2)
+                 for u in factors[f] for v in factors[g]}
+    cases = []
+    while uncovered:
+        (f, u), (g, v) = min(uncovered, key=lambda p: (names.index(p[0][0]), names.index(p[1][0]),
+                                                         factors[p[0][0]].index(p[0][1]),
+                                                         factors[p[1][0]].index(p[1][1])))
+        case = {f: u, g: v}
+        for name in names:
+            if name not in case:
+                case[name] = max(factors[name], key=lambda val: sum(
+                    ((a, case[a]), (name, val)) in uncovered if names.index(a) < names.index(name)
+                    else ((name, val), (a, case[a])) in uncovered for a in case))
+        uncovered -= {((a, case[a]), (b, case[b])) for a, b in itertools.combinations(names, 2)}
+        cases.append(case)
+    return cases
+
+
+def case_id(case: dict) -> str:
+    return "-".join(f"{k}={v}" for k, v in case.items())
+
+
+def layer_input(layer, batch, steps, key, dtype=jnp.float32):
+    """A random input for ``layer`` in its layout (``(B, T, I)`` if batch_first)."""
+    shape = (batch, steps, layer.input_size) if layer.batch_first else (steps, batch, layer.input_size)
+    return jax.random.normal(key, shape, dtype)
+
+
+def random_hx(layer, batch, key):
+    """A random torch-shaped ``hx`` for ``layer`` (``(h_0, c_0)`` for an LSTM)."""
+    ld = layer.num_layers * layer.num_directions
+    k1, k2 = jax.random.split(key)
+    h = jax.random.normal(k1, (ld, batch, layer.cell().output_size))
+    if layer.cell().__class__.__name__ == "LSTMCell":
+        return h, jax.random.normal(k2, (ld, batch, layer.hidden_size))
+    return h
+
+
+def outputs_and_grads(layer, params, x, hx, lengths, key=None):
+    """Jitted ``((out, state), d loss / d (params, x, hx))`` for a loss that touches every output."""
+    def loss(params, x, hx):
+        out, state = layer.apply(params, x, hx, seq_lengths=lengths, key=key)
+        leaves = [out] + list(jax.tree.leaves(state))
+        return sum(jnp.sum(jnp.sin(a.astype(jnp.float32) + 0.1 * i)) for i, a in enumerate(leaves)), (out, state)
+
+    (_, outputs), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))(params, x, hx)
+    return outputs, grads
+
+
+def randomize_torch(module, seed=0, scale=0.6):
+    """Redraws every parameter of a torch module from U(-scale, scale): biases clearly non-zero."""
+    import torch
+
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.uniform_(-scale, scale)
+    return module
+
+
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
