@@ -16,10 +16,8 @@ import jax
 import numpy as np
 import optax
 
-from jaxrnn.app import charlm
-
-from jaxrnn.app import corpus as data
-from jaxrnn.train import make_step
+from jaxrnn.app import charlm, corpus
+from jaxrnn.train import make_bptt_step
 
 import report  # experiments/report.py
 
@@ -28,10 +26,10 @@ def run(cell, train_ids, valid_ids, vocab_size, steps, hidden, batch, seq_len, e
     model = charlm.CharLM(vocab_size, cell, hidden)
     params = model.init(jax.random.key(0))
     optimizer = optax.adam(3e-3)
-    step = jax.jit(make_step(model.loss, optimizer, clip_norm=1.0), donate_argnums=(0, 1, 3))
+    step = jax.jit(make_bptt_step(model.loss, optimizer, clip_norm=1.0), donate_argnums=(0, 1, 3))
     opt_state, carry, curve = optimizer.init(params), model.initial_state(batch), []
     for i in range(steps):
-        x, y, reset = data.batch_at(train_ids, i, batch, seq_len, seed=0)
+        x, y, reset = corpus.batch_at(train_ids, i, batch, seq_len, seed=0)
         params, opt_state, metrics, carry = step(params, opt_state, (x, y), carry, reset)
         if (i + 1) % eval_every == 0 or i + 1 == steps:
             bpc = charlm.bits_per_char(model, params, valid_ids)
@@ -46,9 +44,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     chars, steps, hidden, batch, seq_len, eval_every = (
         (100_000, 10, 32, 8, 32, 10) if args.short else (2_000_000, 1200, 256, 32, 64, 200))
-    text = data.default_corpus(chars)
-    vocab = data.Vocab.from_text(text)
-    train_ids, valid_ids = data.split(vocab.encode(text), 0.05)
+    text = corpus.default_corpus(chars)
+    vocab = corpus.Vocab.from_text(text)
+    train_ids, valid_ids = corpus.split(vocab.encode(text), 0.05)
     valid_ids = valid_ids[:65_536]
     counts = np.bincount(train_ids, minlength=vocab.size) + 1  # add-one smoothing
     probs = counts / counts.sum()

@@ -78,7 +78,7 @@ class CharLM:
         return self.rnn.initial_state(batch_size)
 
     def loss(self, params, batch, state):
-        """Truncated-BPTT loss for :func:`jaxrnn.train.make_step`: ``batch = (x, y)``, nats/char."""
+        """Truncated-BPTT loss for :func:`jaxrnn.train.make_bptt_step`: ``batch = (x, y)``, nats/char."""
         x, y = batch
         logits, state = self.apply(params, x, state)
         return cross_entropy(logits, y), state

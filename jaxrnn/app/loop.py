@@ -34,7 +34,7 @@ from jaxrnn.train import distributed
 from jaxrnn.app import rundir
 from jaxrnn.app.progress import Progress
 from jaxrnn.app.signals import StopSignals
-from jaxrnn.train import make_step
+from jaxrnn.train import make_bptt_step
 
 BITS = charlm.BITS
 VALID_FRACTION = 0.05
@@ -160,7 +160,7 @@ def _train(config, text, source, resume, stop) -> int:
           f"parameters; run directory {out}" + (f"; resuming at step {start}" if start else ""),
           file=sys.stderr)
 
-    step_fn = jax.jit(make_step(model.loss, optimizer, clip_norm=config["clip"]),
+    step_fn = jax.jit(make_bptt_step(model.loss, optimizer, clip_norm=config["clip"]),
                       donate_argnums=(0, 1, 3))
     sample_fn = jax.jit(charlm.sample, static_argnums=(0, 3))
     base_key = jax.random.wrap_key_data(jnp.asarray(state["key"]))

@@ -4,14 +4,15 @@ The caller owns the loop and jits the step (donating the buffers it replaces):
 
     step = jax.jit(make_step(loss_fn, optax.adam(1e-3), clip_norm=1.0), donate_argnums=(0, 1))
 
-Truncated backpropagation through time (BPTT): a long sequence is cut into chunks; the recurrent
-state (``carry``) flows from one chunk to the next as a value, but gradients stop at the chunk
-boundary (``jax.lax.stop_gradient``), and rows whose sequence ended are reset to zeros.
+Truncated backpropagation through time (BPTT), :func:`make_bptt_step`: a long sequence is cut into
+chunks; the recurrent state (``carry``) flows from one chunk to the next as a value, but gradients
+stop at the chunk boundary (``jax.lax.stop_gradient``), and rows whose sequence ended are reset to
+zeros. Both steps share one update (clipping, optimizer, metrics).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -51,24 +52,18 @@ def reset_carry(carry, reset, *, axis: int = 1):
 
 def make_step(loss_fn: Callable, optimizer: optax.GradientTransformation, *,
               clip_norm: float | None = None) -> Callable:
-    """Returns a pure train step for ``loss_fn`` and ``optimizer``.
+    """Returns a pure train step for ``loss_fn(params, batch) -> loss`` and ``optimizer``.
 
-    Without a carry, ``loss_fn(params, batch) -> loss`` (a scalar) and the step is
-    ``step(params, opt_state, batch) -> (params, opt_state, metrics)``.
-
-    For truncated BPTT, ``loss_fn(params, batch, carry) -> (loss, new_carry)`` and the step is
-    ``step(params, opt_state, batch, carry, reset=None) -> (params, opt_state, metrics, new_carry)``:
-    ``carry`` enters with its ``reset`` rows zeroed (see :func:`reset_carry`) and ``new_carry``
-    leaves with its gradient stopped, ready for the next chunk.
-
+    The step is ``step(params, opt_state, batch) -> (params, opt_state, metrics)``, where
     ``metrics`` is ``{"loss": (), "grad_norm": (), "finite": ()}``: the loss, the global gradient
-    norm before clipping, and whether the loss, that norm and every updated parameter are finite
-    (a caller keeps params only while ``finite`` holds). With
-    ``clip_norm``, gradients are rescaled by ``optax.clip_by_global_norm(clip_norm)`` before
-    ``optimizer`` sees them, so ``opt_state = optimizer.init(params)`` either way.
+    norm before clipping (``optax.global_norm``), and whether the loss, that norm and every updated
+    parameter are finite (a caller keeps params only while ``finite`` holds). With ``clip_norm``,
+    gradients are rescaled by ``optax.clip_by_global_norm(clip_norm)`` before ``optimizer`` sees
+    them, so ``opt_state = optimizer.init(params)`` either way. For truncated BPTT, where the loss
+    also takes and returns the recurrent state, see :func:`make_bptt_step`.
 
     Args:
-      loss_fn: differentiable in its first argument, the params pytree.
+      loss_fn: ``loss_fn(params, batch) -> loss`` (a scalar), differentiable in ``params``.
       optimizer: any optax ``GradientTransformation``.
       clip_norm: maximum global gradient norm, or ``None`` for no clipping.
 
@@ -82,6 +77,55 @@ def make_step(loss_fn: Callable, optimizer: optax.GradientTransformation, *,
       >>> float(metrics["loss"]), round(float(params["w"]), 6)  # gradient -4 clipped to norm 1
       (4.0, 0.1)
     """
+    update = _update_fn(optimizer, clip_norm)
+
+    def step(params, opt_state, batch):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        return update(params, opt_state, loss, grads)
+
+    return step
+
+
+def make_bptt_step(loss_fn: Callable, optimizer: optax.GradientTransformation, *,
+                   clip_norm: float | None = None) -> Callable:
+    """Returns a pure truncated-BPTT train step for ``loss_fn(params, batch, carry) -> (loss, new_carry)``.
+
+    The step is ``step(params, opt_state, batch, carry, reset=None) -> (params, opt_state, metrics,
+    new_carry)``: ``carry`` enters with its ``reset`` rows zeroed and its gradient stopped (see
+    :func:`reset_carry`), and ``new_carry`` leaves with its gradient stopped, ready for the next
+    chunk. ``metrics``, ``optimizer`` and ``clip_norm`` are as in :func:`make_step`.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch, carry) -> (loss, new_carry)``, differentiable in ``params``;
+        ``carry`` is a pytree whose batch axis is 1 (torch-shaped ``h_n: (L*D, B, H)``).
+      optimizer: any optax ``GradientTransformation``.
+      clip_norm: maximum global gradient norm, or ``None`` for no clipping.
+
+    Examples:
+      >>> def loss_fn(p, x, h):  # h: (1, B, 1), a running sum scaled by w
+      ...     h = h + p["w"] * x.sum(axis=-1)[None, :, None]
+      ...     return jnp.mean((h - 1.0) ** 2), h
+      >>> opt = optax.sgd(0.1)
+      >>> step = jax.jit(make_bptt_step(loss_fn, opt))
+      >>> params, h = {"w": jnp.zeros(())}, jnp.zeros((1, 2, 1))
+      >>> params, opt_state, metrics, h = step(params, opt.init(params), jnp.ones((2, 3)), h)
+      >>> float(metrics["loss"]), round(float(params["w"]), 6), h.shape
+      (1.0, 0.6, (1, 2, 1))
+    """
+    update = _update_fn(optimizer, clip_norm)
+
+    def step(params, opt_state, batch, carry, reset=None):
+        carry = reset_carry(carry, reset)
+        (loss, new_carry), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, carry)
+        params, opt_state, metrics = update(params, opt_state, loss, grads)
+        return params, opt_state, metrics, jax.lax.stop_gradient(new_carry)
+
+    return step
+
+
+def _update_fn(optimizer: optax.GradientTransformation, clip_norm: float | None) -> Callable:
+    """The update of both steps: ``(params, opt_state, loss, grads) -> (params, opt_state,
+    metrics)`` (the global norm, clipping, ``optimizer`` and the finiteness check)."""
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"optimizer must be an optax.GradientTransformation, got "
                         f"{type(optimizer).__name__}")
@@ -92,7 +136,7 @@ def make_step(loss_fn: Callable, optimizer: optax.GradientTransformation, *,
         clip = optax.clip_by_global_norm(float(clip_norm))
 
     def update(params, opt_state, loss, grads):
-        norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
+        norm = optax.global_norm(grads)
         if clip is not None:
             grads, _ = clip.update(grads, clip.init(params))
         updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -102,16 +146,7 @@ def make_step(loss_fn: Callable, optimizer: optax.GradientTransformation, *,
             finite &= jnp.all(jnp.isfinite(leaf))
         return params, opt_state, {"loss": loss, "grad_norm": norm, "finite": finite}
 
-    def step(params, opt_state, batch, carry: Any = None, reset=None):
-        if carry is None:
-            loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-            return update(params, opt_state, loss, grads)
-        carry = reset_carry(carry, reset)
-        (loss, new_carry), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch, carry)
-        params, opt_state, metrics = update(params, opt_state, loss, grads)
-        return params, opt_state, metrics, jax.lax.stop_gradient(new_carry)
-
-    return step
+    return update
 
 
 def cross_entropy(logits, labels):

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import jaxrnn
-from jaxrnn.train import cross_entropy, make_step, reset_carry
+from jaxrnn.train import cross_entropy, make_bptt_step, make_step, reset_carry
 
 
 def _norm(tree):
@@ -83,7 +83,7 @@ def _lm_setup(cell):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_truncated_bptt_carries_the_state_across_chunks(cell):
     model, params, x, y, loss_fn = _lm_setup(cell)
-    step = make_step(loss_fn, optax.sgd(0.0))  # lr 0: params fixed, so losses are comparable
+    step = make_bptt_step(loss_fn, optax.sgd(0.0))  # lr 0: params fixed, so losses are comparable
     carry = jax.tree.map(jnp.zeros_like, model.apply(params["rnn"], x[:, :1])[1])
     _, _, m1, carry = step(params, optax.sgd(0.0).init(params), (x[:, :6], y[:, :6]), carry)
     _, _, m2, carry = step(params, optax.sgd(0.0).init(params), (x[:, 6:], y[:, 6:]), carry)
@@ -99,7 +99,7 @@ def test_truncated_gradient_stops_at_the_chunk_boundary():
     model, params, x, y, loss_fn = _lm_setup("lstm")
     _, carry = model.apply(params["rnn"], x[:, :6])
     opt = optax.sgd(1.0)
-    new, _, _, _ = make_step(loss_fn, opt)(params, opt.init(params), (x[:, 6:], y[:, 6:]), carry)
+    new, _, _, _ = make_bptt_step(loss_fn, opt)(params, opt.init(params), (x[:, 6:], y[:, 6:]), carry)
     const = jax.tree.map(np.asarray, carry)  # the chunk's gradient treats the carry as data
     grads = jax.grad(lambda p: loss_fn(p, (x[:, 6:], y[:, 6:]), const)[0])(params)
     for n, p, g in zip(jax.tree.leaves(new), jax.tree.leaves(params), jax.tree.leaves(grads)):
@@ -113,7 +113,7 @@ def test_reset_rows_start_from_zeros():
     out = reset_carry(carry, reset)
     np.testing.assert_array_equal(out[:, 0], 0.0)
     np.testing.assert_array_equal(out[:, 1], carry[:, 1])
-    step = make_step(loss_fn, optax.sgd(0.0))
+    step = make_bptt_step(loss_fn, optax.sgd(0.0))
     _, _, _, new = step(params, optax.sgd(0.0).init(params), (x, y), carry, reset)
     _, from_zero = model.apply(params["rnn"], x)
     _, from_carry = model.apply(params["rnn"], x, carry)
@@ -121,11 +121,12 @@ def test_reset_rows_start_from_zeros():
     np.testing.assert_allclose(new[:, 1], from_carry[:, 1], rtol=1e-6)
 
 
-def test_bad_arguments_raise():
+@pytest.mark.parametrize("make", [make_step, make_bptt_step])
+def test_bad_arguments_raise(make):
     params, batch, loss_fn = _problem()
     with pytest.raises(TypeError, match="optimizer must be an optax.GradientTransformation"):
-        make_step(loss_fn, lambda g: g)
+        make(loss_fn, lambda g: g)
     with pytest.raises(ValueError, match="clip_norm must be a positive number or None, got 0"):
-        make_step(loss_fn, optax.sgd(0.1), clip_norm=0)
+        make(loss_fn, optax.sgd(0.1), clip_norm=0)
     with pytest.raises(ValueError, match=r"reset must have shape \(3,\)"):
         reset_carry(jnp.zeros((1, 3, 2)), jnp.array([True, False]))
