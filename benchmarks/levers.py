@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import sys
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import jaxrnn  # noqa: E402
+from jaxrnn.driver import padding  # noqa: E402
 from jaxrnn.engines import xla  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
@@ -69,9 +71,10 @@ def breakdown(cell, cfg, rounds):
     params = model.init(jax.random.key(0))
     x = jax.random.normal(jax.random.key(1), (t, b, i))
     c = model.cell()
-    w = c.weights(params[0] if not bi else params[0]["fwd"], x)
+    policy = jaxrnn.precision.policy(None, x, params)
+    w = c.weights(params[0] if not bi else params[0]["fwd"], policy)
     carry = jax.tree.map(lambda z: jnp.zeros((b,) + z.shape), c.initial_carry())
-    outputs, res = jax.jit(lambda w, x, s: xla._forward(c, False, 1, w, x, s, None))(w, x, carry)
+    outputs, res = jax.jit(lambda w, x, s: xla._forward(c, False, 1, policy, w, x, s, None))(w, x, carry)
     cts = jax.tree.map(jnp.ones_like, outputs)
     k = c.gates * h
     d_g = jax.random.normal(jax.random.key(2), (t, b, k))
@@ -82,32 +85,30 @@ def breakdown(cell, cfg, rounds):
         "torch fwd+bwd": t_fwdbwd,
         "jaxrnn fwd": _jitted(lambda p, x: model.apply(p, x)[0], params, x),
         "jaxrnn fwd+bwd": _jitted(jax.grad(lambda p, x: jnp.sum(model.apply(p, x)[0]), argnums=(0, 1)), params, x),
-        "1 direction: forward with residuals": _jitted(lambda w, x, s: xla._forward(c, False, 1, w, x, s, None),
+        "1 direction: forward with residuals": _jitted(lambda w, x, s: xla._forward(c, False, 1, policy, w, x, s, None),
                                                        w, x, carry),
         "  of which the per-step GEMMs alone": _jitted(lambda w, x, h: _gemms_only(c, w, x, h), w, x,
                                                         jnp.zeros((b, c.output_size))),
-        "1 direction: backward from residuals": _jitted(lambda r, g: xla._backward(c, False, 1, r, g), res, cts),
+        "1 direction: backward from residuals": _jitted(lambda r, g: xla._backward(c, False, 1, policy, r, g), res, cts),
         "  of which dx = dG @ W_ih": _jitted(lambda g, w: jnp.einsum("tbk,ki->tbi", g, w), d_g, w["w_ih"]),
-        "  of which dW_ih = dG^T x": _jitted(lambda g, x: xla._sum_outer(g, x, jnp.float32), d_g, x),
-        "  of which dW_hh = dG^T h": _jitted(lambda g, h: xla._sum_outer(g, h, jnp.float32), d_g, hs),
+        "  of which dW_ih = dG^T x": _jitted(lambda g, x: xla._sum_outer(g, x, policy), d_g, x),
+        "  of which dW_hh = dG^T h": _jitted(lambda g, h: xla._sum_outer(g, h, policy), d_g, hs),
         "  of which bias sums": _jitted(lambda g: g.sum((0, 1)), d_g),
     }
     return _interleaved(calls, rounds)
 
 
-def _both_directions_runner(cell, params, xs, carries, lengths, reverses, unroll):
+def _both_directions_runner(cell, params, xs, carries, lengths, reverses, unroll, *, policy, shipped):
     """The xla runner with a bidirectional layer's two directions batched into one scan."""
     if reverses != (False, True):
-        return xla.runner(cell, params, xs, carries, lengths, reverses, unroll)
-    valid = None
-    if lengths is not None:
-        valid = jnp.arange(xs.shape[0])[:, None] < lengths[None, :]
-        xs = jnp.where(valid[..., None], xs, 0.0)
+        return shipped(policy)(cell, params, xs, carries, lengths, reverses, unroll)
+    valid = padding.batch_valid(xs.shape[0], lengths)
+    xs = padding.zero_padding(xs, valid)
 
     def pair(a):
         return None if a is None else jnp.stack([a, a[::-1]])
 
-    run = jax.vmap(lambda p, x, c, v: xla.direction(cell, p, x, c, v, False, unroll),
+    run = jax.vmap(lambda p, x, c, v: xla.direction(cell, p, x, c, v, False, policy, unroll),
                    in_axes=(0, 0, None if carries[0] is None else 0, None if valid is None else 0))
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *params)
     carry = None if carries[0] is None else jax.tree.map(lambda *a: jnp.stack(a), *carries)
@@ -140,11 +141,12 @@ def levers(cell, cfg, rounds):
     with _patched(xla, "hoist_input_projection", lambda: True):
         calls["input projection hoisted out of the loop"] = fwdbwd(model)
     if bi:
-        with _patched(xla, "runner", _both_directions_runner):
+        both = functools.partial(_both_directions_runner, shipped=xla.runner)
+        with _patched(xla, "runner", lambda policy: functools.partial(both, policy=policy)):
             calls["both directions in one scan"] = fwdbwd(model)
     with _patched(xla, "direction", lambda *a: direction(*a[:-1], 2)):
         calls["unroll=2"] = fwdbwd(model)
-    with _patched(xla, "_recurrence", lambda c, r, u, *a: xla._forward(c, r, u, *a)[0]):
+    with _patched(xla, "_recurrence", lambda c, r, u, pol, *a: xla._forward(c, r, u, pol, *a)[0]):
         calls["autodiff instead of the custom VJP"] = fwdbwd(model)
     calls["reference engine (vmap of jaxrnn.scan)"] = fwdbwd(dataclasses.replace(model, engine="reference"))
     return _interleaved(calls, rounds)

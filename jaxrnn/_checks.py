@@ -189,3 +189,31 @@ def per_layer(name: str, value, layers: int) -> None:
     if not isinstance(value, (list, tuple)) or len(value) != layers:
         got = f"{len(value)} entries" if isinstance(value, (list, tuple)) else type(value).__name__
         raise ValueError(f"{name} must be a list with one entry per layer ({layers}), got {got}")
+
+
+def lengths(name: str, value, total: int):
+    """Validates sequence lengths against ``total`` steps and returns them as an int array.
+
+    Concrete values outside ``[0, total]`` raise ``ValueError``. Traced values (under ``jax.jit``)
+    cannot be checked and are clamped to ``[0, total]``.
+
+    Args:
+      name: the argument's name for messages (``seq_length`` or ``seq_lengths``).
+      value: an int scalar or array.
+      total: T.
+
+    Examples:
+      >>> int(lengths("seq_length", 3, 5))
+      3
+    """
+    value = array(name, value)
+    if not jnp.issubdtype(value.dtype, jnp.integer):
+        raise TypeError(f"{name} must have an integer dtype, got {value.dtype}")
+    if is_concrete(value):
+        values = np.asarray(value)
+        if values.size and (values.min() < 0 or values.max() > total):
+            raise ValueError(
+                f"{name} must lie in [0, {total}] (the number of time steps), "
+                f"got values in [{values.min()}, {values.max()}]"
+            )
+    return jnp.clip(jnp.asarray(value), 0, total)

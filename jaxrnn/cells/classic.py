@@ -14,16 +14,17 @@ Any object with these members works everywhere a built-in cell does. Batching is
 The built-in cells (:class:`ElmanCell`, :class:`LSTMCell`, :class:`GRUCell`) are batch-agnostic
 (``x: (..., I)``, carries ``(..., H)``) and state their math as the pieces every engine calls:
 
-- ``weights(params, x) -> w``: the params in the form the pieces read (biases folded, matrices in
+- ``weights(params, policy) -> w``: the params in the form the pieces read (biases folded, matrices in
   the compute dtype, biases in the state dtype; see :mod:`jaxrnn.precision`);
 - ``input_projection(w, x) -> gi``: ``x @ W_ih^T + b_in`` as a tuple of k gate blocks, each
   ``(..., H)`` (one GEMM, then split);
 - ``recurrent_projection(w, h) -> gh``: ``h @ W_hh^T + b_rec`` with ``h = recurrent_input(carry)``,
   likewise a tuple of gate blocks;
 - ``pointwise(w, gi, gh, carry) -> (carry', y)``: everything after the two GEMMs (it may read the
-  other entries of ``w``, e.g. the LSTM projection).
+  other entries of ``w``, e.g. the LSTM projection), in the state dtype.
 
-``apply`` is exactly ``pointwise(w, input_projection(w, x), recurrent_projection(w, h), carry)``.
+``apply`` is exactly ``pointwise(w, input_projection(w, x), recurrent_projection(w, h), carry)`` with
+``y`` cast to the compute dtype.
 ``additive`` is True when ``pointwise`` reads each gate only through ``gi[j] + gh[j]``. Gates travel
 as separate blocks so that an engine can keep each block contiguous in memory over time.
 
@@ -125,13 +126,12 @@ class _GatedCell:
         floating dtype."""
         _checks.params_match(path, params, {k: s for k, (s, _) in self.param_spec(input_size).items()})
 
-    def weights(self, params, x) -> dict:
-        """The params as the pieces read them, for an input like ``x`` (its dtype sets the policy).
+    def weights(self, params, policy: precision.Policy) -> dict:
+        """The params as the pieces read them under ``policy`` (:func:`jaxrnn.precision.policy`).
 
         Matrices are cast to the compute dtype, biases to the state dtype, and the biases folded:
         ``b_in`` is added to ``gi``, ``b_rec`` to ``gh`` (either may be ``None``).
         """
-        policy = precision.policy(self.compute_dtype, x, params)
         cast = {k: v.astype(policy.compute if k.startswith("w") else policy.state)
                 for k, v in params.items()}
         return self._fold(cast)
@@ -172,16 +172,13 @@ class _GatedCell:
             if not fits:
                 raise ValueError(f"carry must have x's leading dimensions {tuple(x.shape[:-1])} (or ones that "
                                  f"broadcast to them), got shape {tuple(leaf.shape)} (x: {tuple(x.shape)})")
-        w = self.weights(params, x)
-        carry = precision.cast_tree(carry, precision.state_dtype(w["w_ih"].dtype))
+        policy = precision.policy(self.compute_dtype, x, params)
+        w = self.weights(params, policy)
+        carry = precision.cast_tree(carry, policy.state)
         gi = self.input_projection(w, x)
         gh = self.recurrent_projection(w, self.recurrent_input(carry))
-        return self.pointwise(w, gi, gh, carry)
-
-
-def _output(w: dict, y: Array) -> Array:
-    """``y`` in the compute dtype (that of the matrices)."""
-    return y.astype(w["w_ih"].dtype)
+        carry, y = self.pointwise(w, gi, gh, carry)
+        return carry, y.astype(policy.compute)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +220,7 @@ class ElmanCell(_GatedCell):
     def pointwise(self, w: dict, gi: tuple, gh: tuple, carry: Array) -> tuple[Array, Array]:
         """``h' = act(gi + gh)``; ``y = h'``."""
         h = (jnp.tanh if self.nonlinearity == "tanh" else jax.nn.relu)(gi[0] + gh[0])
-        return h, _output(w, h)
+        return h, h
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,7 +310,7 @@ class LSTMCell(_GatedCell):
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
         if self.proj_size:
             h = matmul_t(h, w["w_hr"])
-        return LSTMState(h, c), _output(w, h)
+        return LSTMState(h, c), h
 
 
 @dataclasses.dataclass(frozen=True)
@@ -393,4 +390,4 @@ class GRUCell(_GatedCell):
             hn = _add(matmul_t(r * carry, w["w_hn"]), w["b_hn"])
         n = jnp.tanh(gi[2] + hn)
         new = (1.0 - z) * n + z * carry
-        return new, _output(w, new)
+        return new, new

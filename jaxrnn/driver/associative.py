@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrnn import _checks
+from jaxrnn.driver import padding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,15 +161,10 @@ def associative(cell, params, xs, carry, valid, start, options: Associative):
     Returns ``(ys: (T, O), final carry)`` in processing order.
     """
     check_linear(cell)
+    xs = padding.zero_padding(xs, valid)
     a, b = cell.linear_terms(params, xs)
     dtype = jnp.result_type(a, b, carry)
-    a = jnp.broadcast_to(a, b.shape).astype(dtype)
-    b = b.astype(dtype)
-    v, s = valid[:, None], start[:, None]
-    a = jnp.where(v, a, jnp.ones_like(a))
-    b = jnp.where(v, b, jnp.zeros_like(b))
-    b = b + jnp.where(s, a * carry, jnp.zeros_like(b))
-    a = jnp.where(s, jnp.zeros_like(a), a)
+    a, b = padding.affine(jnp.broadcast_to(a, b.shape).astype(dtype), b.astype(dtype), valid, start, carry)
     hs = linear_recurrence(a, b, chunk_size=options.chunk_size)
     ys = cell.readout(params, hs, xs)
-    return jnp.where(v, ys, jnp.zeros_like(ys)), hs[-1]
+    return padding.outputs(valid, ys), hs[-1]

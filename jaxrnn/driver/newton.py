@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxrnn import _checks
+from jaxrnn.driver import padding
 from jaxrnn.driver.associative import linear_recurrence
 
 VARIANTS = ("deer", "quasi", "damped")
@@ -194,17 +195,14 @@ def newton(cell, params, xs, carry, valid, start, options: Newton):
             f"use method 'associative' or 'sequential' for it"
         )
 
+    def guarded(p, s_prev, x, v, st, s_init):  # one step under the padding rule: (carry, y)
+        step = padding.guard(lambda c, x_t: cell.apply(p, c, x_t), unravel(s_init))
+        return step(unravel(s_prev), (x, v, st))
+
     def step(p, s_prev, x, v, st, s_init):
-        c_in = unravel(jnp.where(st, s_init, s_prev))
-        new = ravel_pytree(cell.apply(p, c_in, x)[0])[0]
-        return jnp.where(v, new, s_prev)
+        return ravel_pytree(guarded(p, s_prev, x, v, st, s_init)[0])[0]
 
     states, info = _solve(step, options, params, xs, s0, valid, start)
     prev = jnp.concatenate([s0[None], states[:-1]])
-
-    def output(s_prev, x, st):
-        return cell.apply(params, unravel(jnp.where(st, s0, s_prev)), x)[1]
-
-    ys = jax.vmap(output)(prev, xs, start)
-    ys = jnp.where(valid[:, None], ys, jnp.zeros_like(ys))
+    ys = jax.vmap(lambda s, x, v, st: guarded(params, s, x, v, st, s0)[1])(prev, xs, valid, start)
     return ys, unravel(states[-1]), info

@@ -1,16 +1,110 @@
-"""The guarded step shared by every evaluation method of :func:`jaxrnn.scan`.
+"""The padding and reset rule, stated once for every method of :func:`jaxrnn.scan` and every engine.
 
-Time flags are given in *processing order* (``reverse=True`` is handled by flipping time):
+A *padded* step (``valid`` False: past a row's length) reads zeros instead of its input, before any
+arithmetic, so a NaN or inf in padding never reaches a value or a gradient; it leaves the carry
+unchanged and outputs 0. A *reset* step (``start`` True) begins from the initial carry, as if a new
+sequence started there. Every evaluation (the sequential scan, the associative scan, Newton's
+method, the ``xla`` and ``cudnn`` engines) applies these functions and states the rule nowhere else.
 
-- ``valid: (T,) bool``: False on padding steps, which output 0 and leave the carry unchanged;
-- ``start: (T,) bool``: "a sequence starts here": the carry is replaced by the initial carry
-  before the step (always True at processing step 0, and at valid reset steps).
+Flags are given in *processing order* (``reverse=True`` is handled by flipping time):
+
+- ``valid: (T, ...) bool``: False on padding steps;
+- ``start: (T,) bool``: True where the carry is replaced by the initial carry before the step
+  (always at processing step 0, and at valid reset steps).
+
+A flag with fewer axes than the array it guards broadcasts over that array's trailing axes, so one
+rule serves one sequence (``valid: (T,)``, ``xs: (T, I)``) and a time-major batch
+(``valid: (T, B)``, ``xs: (T, B, I)``).
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+
+def _widen(flag, like):
+    """``flag`` with trailing unit axes, so that it broadcasts against ``like``."""
+    flag = jnp.asarray(flag)
+    return flag.reshape(flag.shape + (1,) * (jnp.ndim(like) - flag.ndim))
+
+
+def zero_padding(xs, valid):
+    """``xs`` with the inputs of padded steps replaced by zeros (``valid=None``: every step valid).
+
+    Examples:
+      >>> zero_padding(jnp.array([[1.0], [jnp.nan]]), jnp.array([True, False])).tolist()
+      [[1.0], [0.0]]
+    """
+    if valid is None:
+        return xs
+    return jnp.where(_widen(valid, xs), xs, jnp.zeros_like(xs))
+
+
+def select(valid, new, old, y):
+    """The outcome of a guarded step: ``(new carry, y)`` where ``valid``, else ``(old carry, 0)``.
+
+    ``new`` and ``old`` are carries (pytrees); ``new`` is cast to ``old``'s dtypes. ``valid=None``
+    means valid.
+
+    Examples:
+      >>> select(jnp.array(False), jnp.ones(2), jnp.zeros(2), jnp.ones(3))
+      (Array([0., 0.], dtype=float32), Array([0., 0., 0.], dtype=float32))
+    """
+    if valid is None:
+        return new, y
+    carry = jax.tree.map(lambda n, o: jnp.where(_widen(valid, o), n.astype(o.dtype), o), new, old)
+    return carry, outputs(valid, y)
+
+
+def outputs(valid, ys):
+    """``ys`` with the outputs of padded steps set to 0 (``valid=None``: unchanged)."""
+    return ys if valid is None else jnp.where(_widen(valid, ys), ys, jnp.zeros_like(ys))
+
+
+def restart(start, carry0, carry):
+    """The carry a step begins from: ``carry0`` (the initial carry) where ``start``, else ``carry``."""
+    return jax.tree.map(lambda c0, c: jnp.where(_widen(start, c), c0, c), carry0, carry)
+
+
+def affine(a, b, valid, start, carry0):
+    """The rule for a linear step ``h -> a * h + b`` (``a, b: (T, ...)``): a padded step is the
+    identity (``a = 1, b = 0``), and a step that starts a sequence from ``carry0`` maps any ``h``
+    to ``a * carry0 + b`` (``a = 0``).
+
+    Examples:
+      >>> a, b = affine(jnp.full((2, 1), 0.5), jnp.ones((2, 1)), jnp.array([True, False]),
+      ...               jnp.array([True, False]), jnp.full((1,), 4.0))
+      >>> a[:, 0].tolist(), b[:, 0].tolist()
+      ([0.0, 1.0], [3.0, 0.0])
+    """
+    v, s = _widen(valid, a), _widen(start, a)
+    a = jnp.where(v, a, jnp.ones_like(a))
+    b = jnp.where(v, b, jnp.zeros_like(b))
+    b = b + jnp.where(s, a * carry0, jnp.zeros_like(b))
+    return jnp.where(s, jnp.zeros_like(a), a), b
+
+
+def guard(step, carry0):
+    """Wraps ``step(carry, x) -> (carry', y)`` into the guarded step ``(carry, (x, valid, start))
+    -> (carry', y)`` for ``jax.lax.scan``: restart, zero the padded input, step, select.
+
+    Examples:
+      >>> from jaxrnn.cells import ElmanCell
+      >>> cell = ElmanCell(4)
+      >>> params = cell.init(jax.random.key(0), 3)
+      >>> guarded = guard(lambda c, x: cell.apply(params, c, x), cell.initial_carry())
+      >>> guarded(cell.initial_carry(), (jnp.full(3, jnp.nan), False, True))[1].tolist()
+      [0.0, 0.0, 0.0, 0.0]
+    """
+
+    def guarded(carry, inp):
+        x, valid, start = inp
+        c_in = restart(start, carry0, carry)
+        new, y = step(c_in, zero_padding(x, valid))
+        return select(valid, new, carry, y)
+
+    return guarded
 
 
 def flags(steps: int, seq_length, resets, reverse: bool):
@@ -35,23 +129,13 @@ def flags(steps: int, seq_length, resets, reverse: bool):
     return valid, start
 
 
-def guarded_step(cell, params, carry0):
-    """Returns ``step(carry, (x, valid, start)) -> (carry', y)`` for ``jax.lax.scan``.
+def batch_valid(steps: int, lengths):
+    """``(T, B) bool``: step ``t`` of row ``b`` is valid when ``t < lengths[b]`` (``None``: no mask).
 
     Examples:
-      >>> from jaxrnn.cells import ElmanCell
-      >>> cell = ElmanCell(4)
-      >>> step = guarded_step(cell, cell.init(jax.random.key(0), 3), cell.initial_carry())
-      >>> step(cell.initial_carry(), (jnp.ones(3), False, True))[1].tolist()
-      [0.0, 0.0, 0.0, 0.0]
+      >>> batch_valid(3, jnp.array([1, 3])).tolist()
+      [[True, True], [False, True], [False, True]]
     """
-
-    def step(carry, inp):
-        x, valid, start = inp
-        c_in = jax.tree.map(lambda c0, c: jnp.where(start, c0, c), carry0, carry)
-        x = jnp.where(valid, x, jnp.zeros_like(x))  # a NaN in padding never reaches a gradient
-        new, y = cell.apply(params, c_in, x)
-        new = jax.tree.map(lambda n, o: jnp.where(valid, n.astype(o.dtype), o), new, carry)
-        return new, jnp.where(valid, y, jnp.zeros_like(y))
-
-    return step
+    if lengths is None:
+        return None
+    return jnp.arange(steps)[:, None] < lengths[None, :]

@@ -7,38 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrnn import _checks, precision
-from jaxrnn.driver.padding import flags, guarded_step
+from jaxrnn.driver import padding
 from jaxrnn.driver.newton import Newton, NewtonInfo, newton
 from jaxrnn.driver.associative import Associative, associative, check_linear
 
 METHODS = ("sequential", "associative", "newton")
-
-
-def check_lengths(name: str, lengths, total: int):
-    """Validates sequence lengths against ``total`` steps and returns them as an int array.
-
-    Concrete values outside ``[0, total]`` raise ``ValueError``; traced values are clamped.
-
-    Args:
-      name: the argument's name for messages (``seq_length`` or ``seq_lengths``).
-      lengths: an int scalar or array.
-      total: T.
-
-    Examples:
-      >>> int(check_lengths("seq_length", 3, 5))
-      3
-    """
-    lengths = _checks.array(name, lengths)
-    if not jnp.issubdtype(lengths.dtype, jnp.integer):
-        raise TypeError(f"{name} must have an integer dtype, got {lengths.dtype}")
-    if _checks.is_concrete(lengths):
-        values = np.asarray(lengths)
-        if values.size and (values.min() < 0 or values.max() > total):
-            raise ValueError(
-                f"{name} must lie in [0, {total}] (the number of time steps), "
-                f"got values in [{values.min()}, {values.max()}]"
-            )
-    return jnp.clip(jnp.asarray(lengths), 0, total)
 
 
 def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False, unroll: int = 1,
@@ -125,7 +98,7 @@ def _check_resets(resets, steps: int):
 
 
 def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
-    """Checks the arguments and dispatches; returns ``(ys, carry, info or None)``."""
+    """Checks the arguments (the entry point's one validation), then :func:`evaluate`."""
     _checks.cell("cell", cell)
     method = _method(method)
     xs = _checks.float_array("xs", xs)
@@ -133,20 +106,28 @@ def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
         raise ValueError(f"xs must have shape (T, input_size) (one unbatched sequence), got {tuple(xs.shape)}")
     _checks.boolean("reverse", reverse)
     _checks.positive_int("unroll", unroll)
-    state = precision.policy(getattr(cell, "compute_dtype", None), xs, params).state
     for leaf in jax.tree.leaves(carry):  # floating, or complex (LRU)
         dtype = _checks.array("carry", leaf).dtype
         if not jnp.issubdtype(dtype, jnp.inexact):
             raise TypeError(f"carry must have a floating dtype, got {dtype}")
-    carry = cell.initial_carry(state) if carry is None else precision.cast_tree(carry, state)
     steps = xs.shape[0]
     if seq_length is not None:
-        seq_length = check_lengths("seq_length", seq_length, steps)
+        seq_length = _checks.lengths("seq_length", seq_length, steps)
         if seq_length.ndim != 0:
             raise ValueError(f"seq_length must be a scalar for one sequence, got shape {tuple(seq_length.shape)}")
     if resets is not None:
         resets = _check_resets(resets, steps)
+    state = precision.policy(getattr(cell, "compute_dtype", None), xs, params).state
+    return evaluate(cell, params, xs, carry, seq_length, reverse, unroll, method, resets, state)
 
+
+def evaluate(cell, params, xs, carry, seq_length, reverse, unroll, method, resets, state):
+    """:func:`scan` on checked arguments: ``method`` an evaluated option (``"sequential"``, an
+    :class:`Associative` or a :class:`Newton`), ``state`` the state dtype of the carry.
+
+    Returns ``(ys, carry, info or None)``.
+    """
+    carry = cell.initial_carry(state) if carry is None else precision.cast_tree(carry, state)
     if method == "sequential" and seq_length is None and resets is None:
         def step(c, x):
             new, y = cell.apply(params, c, x)
@@ -155,8 +136,9 @@ def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
         carry, ys = jax.lax.scan(step, carry, xs, reverse=reverse, unroll=unroll)
         return ys, carry, None
 
-    valid, start = flags(steps, seq_length, resets, reverse)
-    xs_p = xs[::-1] if reverse else xs
+    steps = xs.shape[0]
+    valid, start = padding.flags(steps, seq_length, resets, reverse)
+    xs_p = padding.zero_padding(xs[::-1] if reverse else xs, valid)
     info = None
     if isinstance(method, Associative) and steps:
         ys, carry = associative(cell, params, xs_p, carry, valid, start, method)
@@ -165,12 +147,8 @@ def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
     else:
         if isinstance(method, Associative):
             check_linear(cell)
-        ys, carry = _sequential(cell, params, xs_p, carry, valid, start, unroll)
+        guarded = padding.guard(lambda c, x: cell.apply(params, c, x), carry)
+        carry, ys = jax.lax.scan(guarded, carry, (xs_p, valid, start), unroll=unroll)
         if isinstance(method, Newton):
             info = NewtonInfo(jnp.asarray(0), jnp.asarray(True), jnp.asarray(0.0, xs.dtype))
     return (ys[::-1] if reverse else ys), carry, info
-
-
-def _sequential(cell, params, xs, carry, valid, start, unroll):
-    carry, ys = jax.lax.scan(guarded_step(cell, params, carry), carry, (xs, valid, start), unroll=unroll)
-    return ys, carry

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxrnn.cells import LSTMCell, LSTMState
+from jaxrnn.combinators import Bidirectional
+from jaxrnn.driver import padding
 
 
 def backend_problem() -> str | None:
@@ -33,21 +35,28 @@ def backend_problem() -> str | None:
     return None
 
 
-def unsupported_layer(layer) -> str | None:
-    """Why no call of ``layer`` can run on cuDNN, whatever its input (its configuration), or ``None``."""
-    cell = layer.cell()
+def _shape(network):
+    """``(cell, bidirectional, merge)`` of a torch-shaped network (identical layers)."""
+    first = network.layers[0]
+    return first.cell, isinstance(first, Bidirectional), getattr(first, "merge", "concat")
+
+
+def unsupported_network(network) -> str | None:
+    """Why no call of ``network`` can run on cuDNN, whatever its input (its configuration), or ``None``."""
+    cell, _, merge = _shape(network)
     if not isinstance(cell, LSTMCell):
-        return f"cuDNN runs LSTM only (jax.experimental.rnn), got {type(layer).__name__}"
+        kind = {"ElmanCell": "RNN", "GRUCell": "GRU"}.get(type(cell).__name__, type(cell).__name__)
+        return f"cuDNN runs LSTM only (jax.experimental.rnn), got {kind}"
     if cell.proj_size:
         return "jax.experimental.rnn's LSTM has no proj_size"
-    if layer.merge_mode != "concat":
-        return f"cuDNN concatenates the directions, got merge_mode={layer.merge_mode!r}"
+    if merge != "concat":
+        return f"cuDNN concatenates the directions, got merge_mode={merge!r}"
     return None
 
 
-def unsupported(layer, policy, dropout_key: bool, batch: int, steps: int) -> str | None:
-    """Why ``layer`` cannot run on cuDNN for this call, or ``None`` if it can."""
-    reason = unsupported_layer(layer)
+def unsupported(network, policy, dropout_key: bool, batch: int, steps: int) -> str | None:
+    """Why ``network`` cannot run on cuDNN for this call, or ``None`` if it can."""
+    reason = unsupported_network(network)
     if reason is not None:
         return reason
     if policy.compute != jnp.float32:
@@ -59,14 +68,11 @@ def unsupported(layer, policy, dropout_key: bool, batch: int, steps: int) -> str
     return backend_problem()
 
 
-def flat_weights(layer, params, x) -> jax.Array:
-    """The stack's params as cuDNN's flat weight vector (see the module docstring).
-
-    ``x`` (any array of the input's dtype) sets the precision policy, as for the cell's weights.
-    """
-    cell, d = layer.cell(), layer.num_directions
-    pseudo = [p[k] for p in params for k in ("fwd", "bwd")] if d == 2 else list(params)
-    ws = [cell.weights(p, x) for p in pseudo]
+def flat_weights(network, params, policy) -> jax.Array:
+    """The stack's params as cuDNN's flat weight vector (see the module docstring)."""
+    cell, bidirectional, _ = _shape(network)
+    pseudo = [p[k] for p in params for k in ("fwd", "bwd")] if bidirectional else list(params)
+    ws = [cell.weights(p, policy) for p in pseudo]
     zeros = jnp.zeros((4 * cell.hidden_size,), jnp.float32)
     matrices = [m.ravel() for w in ws for m in (w["w_ih"], w["w_hh"])]
     biases = [b for w in ws for b in (zeros if w["b_in"] is None else w["b_in"], zeros)]
@@ -81,24 +87,19 @@ def kernel(x, h_0, c_0, weights, seq_lengths, input_size, hidden_size, num_layer
                     bidirectional)
 
 
-def run(layer, params, x, carry, lengths):
-    """Runs ``layer``'s stack on ``x: (T, B, I)`` from per-layer carries (leading B axes).
-
-    Returns ``(ys: (T, B, D*H), per-layer final carries)`` like the other engines.
-    """
+def run(network, params, x, state, lengths, row_keys, policy):
+    """Runs ``network`` on ``x: (T, B, I)`` with cuDNN (see :mod:`jaxrnn.engines` for the contract;
+    ``row_keys`` is always ``None`` here). ``state`` is ``LSTMState(h, c)`` in torch's layout
+    ``(L*D, B, H)``, which is cuDNN's own."""
+    cell, bidirectional, _ = _shape(network)
     steps, batch = x.shape[:2]
-    pseudo = [c for layer_carry in carry for c in (layer_carry if layer.bidirectional else (layer_carry,))]
-    h_0 = jnp.stack([c.h for c in pseudo]).astype(jnp.float32)  # (L*D, B, H)
-    c_0 = jnp.stack([c.c for c in pseudo]).astype(jnp.float32)
+    h_0, c_0 = (s.astype(jnp.float32) for s in state)
     lengths = jnp.full((batch,), steps, jnp.int32) if lengths is None else lengths.astype(jnp.int32)
-    valid = (jnp.arange(steps)[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
-    x_bm = jnp.swapaxes(jnp.where(valid, x, 0.0), 0, 1).astype(jnp.float32)  # padding reads zeros
-    y, h_n, c_n = kernel(x_bm, h_0, c_0, flat_weights(layer, params, x), jnp.maximum(lengths, 1),
-                         layer.input_size, layer.hidden_size, layer.num_layers, layer.bidirectional)
-    ys = jnp.where(valid, jnp.swapaxes(y, 0, 1), 0.0)
-    empty = (lengths == 0)[None, :, None]
-    h_n, c_n = jnp.where(empty, h_0, h_n), jnp.where(empty, c_0, c_n)
-    finals = [LSTMState(h, c) for h, c in zip(h_n, c_n)]
-    if layer.bidirectional:
-        return ys, tuple(zip(finals[::2], finals[1::2]))
-    return ys, tuple(finals)
+    valid = padding.batch_valid(steps, lengths)
+    x_bm = jnp.swapaxes(padding.zero_padding(x, valid), 0, 1).astype(jnp.float32)
+    y, h_n, c_n = kernel(x_bm, h_0, c_0, flat_weights(network, params, policy), jnp.maximum(lengths, 1),
+                         x.shape[-1], cell.hidden_size, len(network.layers), bidirectional)
+    ys = padding.outputs(valid, jnp.swapaxes(y, 0, 1))
+    # A row of length 0 was run as length 1: its state is its initial one (padding.select by row).
+    final, _ = padding.select(lengths[None, :] > 0, LSTMState(h_n, c_n), LSTMState(h_0, c_0), ys[:0])
+    return ys, final

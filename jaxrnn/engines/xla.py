@@ -24,52 +24,68 @@ import jax
 import jax.numpy as jnp
 
 from jaxrnn import precision
+from jaxrnn.combinators import restack, unstack
+from jaxrnn.driver import padding
 
 _CORE = ("w_ih", "b_in", "w_hh", "b_rec")  # the entries the GEMMs outside pointwise read
 
 
-def runner(cell, params, xs, carries, lengths, reverses, unroll):
-    """A runner (see :mod:`jaxrnn.combinators`) over a time-major batch ``xs: (T, B, I)``.
-
-    ``lengths: (B,)`` or ``None``; carries have a leading B axis (``None`` is zeros). Padded steps
-    read zeros instead of ``xs``, so a NaN there never reaches a gradient.
-    """
-    valid = None
-    if lengths is not None:
-        valid = jnp.arange(xs.shape[0])[:, None] < lengths[None, :]
-        xs = jnp.where(valid[..., None], xs, jnp.zeros_like(xs))
-    return tuple(direction(cell, p, xs, c, valid, r, unroll) for p, c, r in zip(params, carries, reverses))
-
-
-def direction(cell, params, xs, carry, valid, reverse: bool, unroll: int = 1):
-    """One direction: ``xs: (T, B, I)``, ``valid: (T, B) bool`` or None -> ``(ys, final carry)``.
+def run(network, params, x, state, lengths, row_keys, policy):
+    """Runs ``network`` on the whole batch ``x: (T, B, I)`` (see :mod:`jaxrnn.engines` for the
+    contract): the network's combinators with :func:`direction` evaluating each direction.
 
     Examples:
-      >>> from jaxrnn import LSTMCell
-      >>> cell = LSTMCell(8)
-      >>> ys, final = direction(cell, cell.init(jax.random.key(0), 5), jnp.ones((10, 3, 5)), None, None, False)
+      >>> from jaxrnn import precision
+      >>> layer = jaxrnn.LSTM(5, 8, bidirectional=True)
+      >>> x, params = jnp.ones((10, 3, 5)), layer.init(jax.random.key(0))
+      >>> state = jaxrnn.LSTMState(*layer.initial_state(3))   # the carry structure, (L*D, B, H) leaves
+      >>> ys, (h_n, c_n) = run(layer.network(), params, x, state, None, None, precision.policy(None, x, params))
+      >>> ys.shape, c_n.shape
+      ((10, 3, 16), (2, 3, 8))
+    """
+    ys, finals = network.run(runner(policy), params, x, unstack(network, state), lengths, row_keys)
+    return ys, restack(network, finals)
+
+
+def runner(policy):
+    """The runner (see :mod:`jaxrnn.combinators`) of this engine under ``policy``: each direction of
+    a time-major batch ``xs: (T, B, I)`` by :func:`direction`, padded steps under the padding rule."""
+    def run_directions(cell, params, xs, carries, lengths, reverses, unroll):
+        valid = padding.batch_valid(xs.shape[0], lengths)
+        xs = padding.zero_padding(xs, valid)
+        return tuple(direction(cell, p, xs, c, valid, r, policy, unroll)
+                     for p, c, r in zip(params, carries, reverses))
+
+    return run_directions
+
+
+def direction(cell, params, xs, carry, valid, reverse: bool, policy, unroll: int = 1):
+    """One direction: ``xs: (T, B, I)`` (padding already zeroed), ``carry`` with a leading B axis
+    (``None``: zeros), ``valid: (T, B) bool`` or None -> ``(ys: (T, B, output_size), final carry)``.
+
+    Examples:
+      >>> from jaxrnn import LSTMCell, precision
+      >>> cell, xs = LSTMCell(8), jnp.ones((10, 3, 5))
+      >>> ys, final = direction(cell, cell.init(jax.random.key(0), 5), xs, None, None, False,
+      ...                       precision.policy(None, xs))
       >>> ys.shape, final.c.shape
       ((10, 3, 8), (3, 8))
     """
-    w = cell.weights(params, xs)
-    state = precision.state_dtype(w["w_ih"].dtype)
+    w = cell.weights(params, policy)
     if carry is None:
-        carry = jax.tree.map(lambda z: jnp.zeros((xs.shape[1],) + z.shape, state), cell.initial_carry(state))
-    carry = precision.cast_tree(carry, state)
-    return _recurrence(cell, reverse, unroll, w, xs, carry, valid)
+        carry = jax.tree.map(lambda z: jnp.zeros((xs.shape[1],) + z.shape, z.dtype), cell.initial_carry(policy.state))
+    return _recurrence(cell, reverse, unroll, policy, w, xs, precision.cast_tree(carry, policy.state), valid)
 
 
-def _masked(new, y, old, valid):
-    """Keeps ``old`` and zeroes ``y`` on rows where ``valid: (B,)`` is False (``None``: all valid)."""
-    if valid is None:
-        return new, y
-    new = jax.tree.map(lambda n, o: jnp.where(valid[:, None], n, o), new, old)
-    return new, jnp.where(valid[:, None], y, jnp.zeros_like(y))
+def _pointwise(cell, policy, w, gi, gh, s, valid):
+    """The cell's pointwise update of one step under the padding rule, ``y`` in the compute dtype."""
+    new, y = cell.pointwise(w, gi, gh, s)
+    return padding.select(valid, new, s, y.astype(policy.compute))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _recurrence(cell, reverse, unroll, w, xs, carry, valid):
-    return _forward(cell, reverse, unroll, w, xs, carry, valid)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2, 3))
+def _recurrence(cell, reverse, unroll, policy, w, xs, carry, valid):
+    return _forward(cell, reverse, unroll, policy, w, xs, carry, valid)[0]
 
 
 def hoist_input_projection() -> bool:
@@ -77,14 +93,14 @@ def hoist_input_projection() -> bool:
     return jax.default_backend() != "cpu"
 
 
-def _forward(cell, reverse, unroll, w, xs, carry, valid):
+def _forward(cell, reverse, unroll, policy, w, xs, carry, valid):
     hoist = hoist_input_projection()
 
     def body(s, inp):
         x_t, v_t = inp
         gi_t = x_t if hoist else cell.input_projection(w, x_t)
         gh_t = cell.recurrent_projection(w, cell.recurrent_input(s))
-        new, y = _masked(*cell.pointwise(w, gi_t, gh_t, s), s, v_t)
+        new, y = _pointwise(cell, policy, w, gi_t, gh_t, s, v_t)
         # An additive cell reads gi + gh only: keep that sum as the residual (and no gh).
         g_t = tuple(a + b for a, b in zip(gi_t, gh_t))
         return new, (y, s, (g_t, None) if cell.additive else (gi_t, gh_t))
@@ -94,10 +110,10 @@ def _forward(cell, reverse, unroll, w, xs, carry, valid):
     return (ys, final), (w, xs, valid, gi, gh, states)
 
 
-def _backward(cell, reverse, unroll, res, cts):
+def _backward(cell, reverse, unroll, policy, res, cts):
     w, xs, valid, gi, gh, states = res
     d_ys, d_final = cts
-    state = precision.state_dtype(w["w_ih"].dtype)
+    state = policy.state
     extra = {k: v for k, v in w.items() if k not in _CORE}
 
     def body(carry, inp):
@@ -105,7 +121,7 @@ def _backward(cell, reverse, unroll, res, cts):
         gi_t, gh_t, s_t, v_t, dy_t = inp
 
         def step(gi_t, gh_t, s_t, extra):
-            return _masked(*cell.pointwise({**w, **extra}, gi_t, gh_t, s_t), s_t, v_t)
+            return _pointwise(cell, policy, {**w, **extra}, gi_t, gh_t, s_t, v_t)
 
         if gh_t is None:  # additive: gi_t holds gi + gh, so d_gh = d_gi
             zeros = (0.0,) * len(gi_t)
@@ -124,9 +140,9 @@ def _backward(cell, reverse, unroll, res, cts):
                                             reverse=not reverse, unroll=unroll)
     d_gi, d_gh = (outs, outs) if cell.additive else outs  # additive: gi, gh enter as gi + gh
     d_w = {
-        "w_ih": _sum_outer(d_gi, xs, w["w_ih"].dtype),
+        "w_ih": _sum_outer(d_gi, xs, policy),
         "b_in": None if w["b_in"] is None else d_gi.sum((0, 1)).astype(w["b_in"].dtype),
-        "w_hh": _sum_outer(d_gh, cell.recurrent_input(states), w["w_hh"].dtype),
+        "w_hh": _sum_outer(d_gh, cell.recurrent_input(states), policy),
         "b_rec": None if w["b_rec"] is None else d_gh.sum((0, 1)).astype(w["b_rec"].dtype),
         **jax.tree.map(lambda d, v: d.astype(v.dtype), d_extra, extra),
     }
@@ -134,17 +150,17 @@ def _backward(cell, reverse, unroll, res, cts):
     return d_w, d_xs, d_carry, None
 
 
-def _sum_outer(a, b, dtype):
-    """``sum_t a_t^T b_t`` as one GEMM with operands in ``dtype``: ``a: (T, B, K)``, ``b: (T, B, N)``
+def _sum_outer(a, b, policy):
+    """``sum_t a_t^T b_t`` as one GEMM with operands in the compute dtype, accumulated in the state dtype: ``a: (T, B, K)``, ``b: (T, B, N)``
     -> ``(K, N)``.
 
     It is computed as ``(b^T a)^T``: XLA:CPU runs ``b^T a`` (gates on the output's fast axis) about
     1.3x faster, and the barrier keeps XLA from folding the small transpose back into the GEMM.
     """
-    a = a.reshape(-1, a.shape[-1]).astype(dtype)
-    b = b.reshape(-1, b.shape[-1]).astype(dtype)
-    out = jax.lax.dot_general(b, a, (((0,), (0,)), ((), ())), preferred_element_type=precision.state_dtype(dtype))
-    return jax.lax.optimization_barrier(out).T.astype(dtype)
+    a = a.reshape(-1, a.shape[-1]).astype(policy.compute)
+    b = b.reshape(-1, b.shape[-1]).astype(policy.compute)
+    out = jax.lax.dot_general(b, a, (((0,), (0,)), ((), ())), preferred_element_type=policy.state)
+    return jax.lax.optimization_barrier(out).T.astype(policy.compute)
 
 
 _recurrence.defvjp(_forward, _backward)

@@ -31,9 +31,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxrnn import _checks, engines, precision
-from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell, LSTMState
-from jaxrnn.combinators import MERGE_MODES, Bidirectional, Recurrent, Stack, check_dropout
-from jaxrnn.driver.run import check_lengths
+from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
+from jaxrnn.combinators import MERGE_MODES, Bidirectional, Recurrent, Stack, check_dropout, restack, unstack
 
 
 class _TorchShaped:
@@ -52,7 +51,7 @@ class _TorchShaped:
         _checks.one_of("engine", self.engine, engines.ENGINES)
         object.__setattr__(self, "compute_dtype", precision.dtype_name("compute_dtype", self.compute_dtype))
         self.cell()  # validates the cell's own hyperparameters
-        engines.check(self)
+        engines.check(self.engine, self.network())
         if self.dropout > 0 and self.num_layers == 1:
             warnings.warn(f"dropout={self.dropout} with num_layers=1 has no effect: dropout acts between "
                           "stacked layers (as in torch.nn)", UserWarning, stacklevel=4)
@@ -143,15 +142,20 @@ class _TorchShaped:
     def run_time_major(self, params, x, hx, seq_lengths, row_keys, batched: bool = True):
         """:meth:`apply` on a time-major ``x: (T, B, I)`` with one dropout key per row (``None``: no
         dropout); ``batched=False`` reads ``hx`` and ``seq_lengths`` as unbatched (B = 1).
-        Returns ``(output: (T, B, F), torch-shaped state with B)``."""
+        Returns ``(output: (T, B, F), torch-shaped state with B)``.
+
+        The one entry point of every engine: the params, ``hx`` and lengths are checked here, the
+        precision policy computed once, and the engine chosen for this call runs the network.
+        """
         self.check_params(params)
         steps, batch = x.shape[0], x.shape[1]
         policy = precision.policy(self.compute_dtype, x, params)
         lengths = self._lengths(seq_lengths, batch, steps, batched)
-        carry = self._carry_from_hx(hx, batch, batched, policy.state)
-        engine = engines.resolve(self, policy, row_keys is not None, batch, steps)
-        out, finals = engines.run(engine, self, params, x, carry, lengths, row_keys)
-        return out, self._hx_from_carry(finals)
+        state = self._state(hx, batch, batched, policy.state)
+        network = self.network()
+        engine = engines.select(self.engine, network, policy, row_keys is not None, batch, steps)
+        out, state = engine.run(network, params, x, state, lengths, row_keys, policy)
+        return out, self._torch_form(state)
 
     def initial_state(self, batch_size=None, dtype=jnp.float32):
         """Torch-shaped zeros: ``h_0: (L*D, B, H_out)`` (LSTM ``(h_0, c_0)``, ``c_0: (L*D, B, H)``);
@@ -164,8 +168,7 @@ class _TorchShaped:
         dtype = precision.floating_dtype("dtype", dtype)
         lead = (self.num_layers * self.num_directions,) + (() if batch_size is None else
                                                             (_checks.non_negative_int("batch_size", batch_size),))
-        zeros = [jnp.zeros(lead + (size,), dtype) for _, size in self._state_shapes("state")]
-        return tuple(zeros) if len(zeros) > 1 else zeros[0]
+        return self._torch_form(jax.tree.map(lambda z: jnp.zeros(lead + z.shape, dtype), self.cell().initial_carry()))
 
     def step(self, params, x_t, state=None):
         """One time step of the whole stack (streaming inference, token by token).
@@ -198,21 +201,21 @@ class _TorchShaped:
             raise ValueError(f"x_t must have shape (B, {self.input_size}) or ({self.input_size},), got {tuple(x.shape)}")
         self.check_params(params)
         batched = x.ndim == 2
-        batch = x.shape[0] if batched else 1
         policy = precision.policy(self.compute_dtype, x, params)
-        carry = self._carry_from_hx(state, batch, batched, policy.state, name="state")
-        y, finals = self.network().step(params, x if batched else x[None], carry)
-        state = self._hx_from_carry(finals)
+        network = self.network()
+        carries = unstack(network, self._state(state, x.shape[0] if batched else 1, batched, policy.state, "state"))
+        y, finals = network.step(params, x if batched else x[None], carries)
+        state = self._torch_form(restack(network, finals))
         if not batched:
             return y[0], jax.tree.map(lambda s: s[:, 0], state)
         return y, state
 
-    # -- conversions between torch's (L*D, B, H) state and the per-row pytree carry ---------------
+    # -- torch's state: the cells' carry structure, each leaf (L*D, B, F) -------------------------
 
     def _lengths(self, seq_lengths, batch, steps, batched):
         if seq_lengths is None:
             return None
-        lengths = check_lengths("seq_lengths", seq_lengths, steps)
+        lengths = _checks.lengths("seq_lengths", seq_lengths, steps)
         expected = (batch,) if batched else ((), (1,))
         if (batched and lengths.shape != expected) or (not batched and lengths.shape not in expected):
             want = f"({batch},)" if batched else "() or (1,)"
@@ -220,53 +223,33 @@ class _TorchShaped:
                              f"got {tuple(lengths.shape)}")
         return lengths.reshape(batch)
 
-    def _state_shapes(self, name: str = "hx") -> list[tuple[str, int]]:
-        """``[(name, feature size)]`` of the torch state tensors: h (and c for LSTM)."""
-        return [(name, self.cell().output_size)]
+    def _torch_form(self, state):
+        """The state as torch returns it: ``h_n``, or the tuple of the carry's leaves (``(h_n, c_n)``)."""
+        leaves = jax.tree.leaves(state)
+        return leaves[0] if len(leaves) == 1 else tuple(leaves)
 
-    def _carry_from_hx(self, hx, batch, batched, dtype, name: str = "hx"):
-        """Per-layer carries in the state ``dtype`` from torch's ``hx`` (``None``: zeros); errors
-        call the argument ``name``."""
+    def _state(self, hx, batch, batched, dtype, name: str = "hx"):
+        """torch's ``hx`` (``None``: zeros) as the cells' carry structure with leaves ``(L*D, B, F)``
+        in the state ``dtype``; errors call the argument ``name``."""
+        template = self.cell().initial_carry()
+        leaves, treedef = jax.tree.flatten(template)
         ld = self.num_layers * self.num_directions
         if hx is None:
-            tensors = [jnp.zeros((batch, ld, size), dtype) for _, size in self._state_shapes(name)]
+            return jax.tree.map(lambda z: jnp.zeros((ld, batch) + z.shape, dtype), template)
+        fields = getattr(type(template), "_fields", None)
+        if fields is None:
+            names, parts = [name], [hx]
         else:
-            parts = self._split_hx(hx, name)
-            tensors = []
-            for (name, size), t in zip(self._state_shapes(name), parts):
-                t = _checks.float_array(name, t)
-                expected = (ld, batch, size) if batched else (ld, size)
-                _checks.shape(name, t, expected)
-                tensors.append((jnp.swapaxes(t, 0, 1) if batched else t[None]).astype(dtype))
-        return self._nest(tensors)
-
-    def _split_hx(self, hx, name):
-        return [hx]
-
-    def _nest(self, tensors):
-        """``[(B, L*D, F)]`` -> per-layer carries (tuple over layers, pairs for bidirectional)."""
-        d = self.num_directions
-
-        def carry_at(i):
-            return self._make_carry([t[:, i] for t in tensors])
-
-        if d == 1:
-            return tuple(carry_at(l) for l in range(self.num_layers))
-        return tuple((carry_at(2 * l), carry_at(2 * l + 1)) for l in range(self.num_layers))
-
-    def _make_carry(self, parts):
-        return parts[0]
-
-    def _carry_parts(self, carry):
-        return [carry]
-
-    def _hx_from_carry(self, finals):
-        flat = []
-        for layer in finals:
-            flat.extend(layer if self.bidirectional else (layer,))
-        per_tensor = zip(*[self._carry_parts(c) for c in flat])
-        state = [jnp.stack(ts, axis=0) for ts in per_tensor]  # (L*D, B, F)
-        return tuple(state) if len(state) > 1 else state[0]
+            if not isinstance(hx, (tuple, list)) or len(hx) != len(fields):
+                want = ", ".join(f"{f}_0" for f in fields)
+                raise TypeError(f"{name} must be a tuple ({want}) for {type(self).__name__}, got {type(hx).__name__}")
+            names, parts = [f"{name}[{i}] ({f}_0)" for i, f in enumerate(fields)], list(hx)
+        tensors = []
+        for leaf_name, want, t in zip(names, leaves, parts):
+            t = _checks.float_array(leaf_name, t)
+            _checks.shape(leaf_name, t, (ld, batch) + want.shape if batched else (ld,) + want.shape)
+            tensors.append((t if batched else t[:, None]).astype(dtype))
+        return treedef.unflatten(tensors)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -368,18 +351,3 @@ class LSTM(_TorchShaped):
     def cell(self) -> LSTMCell:
         return LSTMCell(self.hidden_size, self.proj_size, self.bias, self.double_bias,
                         compute_dtype=self.compute_dtype)
-
-    def _state_shapes(self, name="hx"):
-        return [(f"{name}[0] (h_0)", self.cell().output_size), (f"{name}[1] (c_0)", self.hidden_size)]
-
-    def _split_hx(self, hx, name):
-        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError(f"{name} must be a tuple (h_0, c_0) for LSTM, got {type(hx).__name__}")
-        return list(hx)
-
-    def _make_carry(self, parts):
-        return LSTMState(*parts)
-
-    def _carry_parts(self, carry):
-        return [carry.h, carry.c]
-

@@ -64,9 +64,22 @@ def _engines_for(layer, dropout_key):
     """The engines to compare with the reference for this layer (cudnn where it can run)."""
     names = ["xla"]
     policy = jaxrnn.precision.policy(None, jnp.ones(1))
-    if cudnn.unsupported(layer, policy, dropout_key, 4, 7) is None:
+    if cudnn.unsupported(layer.network(), policy, dropout_key, 4, 7) is None:
         names.append("cudnn")
     return names
+
+
+def _record_engines(monkeypatch) -> list:
+    """Records the name of the engine each layer call selects."""
+    ran, select = [], engines.select
+
+    def recording(*args):
+        engine = select(*args)
+        ran.append(engine.__name__.rsplit(".", 1)[-1])
+        return engine
+
+    monkeypatch.setattr(engines, "select", recording)
+    return ran
 
 
 @pytest.mark.filterwarnings("ignore:dropout=0.3 with num_layers=1 has no effect")  # one layer: covered too
@@ -101,7 +114,7 @@ def test_cudnn_flat_weights_run_by_lstm_ref_equal_the_reference(num_layers, bidi
     x = layer_input(layer, 3, 5, keys[1])
     h_0, c_0 = random_hx(layer, 3, keys[2])
     lengths = jnp.array([5, 1, 3], jnp.int32)  # lstm_ref itself takes lengths >= 1
-    flat = cudnn.flat_weights(layer, params, x)
+    flat = cudnn.flat_weights(layer.network(), params, jaxrnn.precision.policy(None, x, params))
     assert flat.shape == (rnn.get_num_params_in_lstm(4, 6, num_layers, bidirectional),)
     y, h_n, c_n = lstm_ref_kernel(x, h_0, c_0, flat, lengths, 4, 6, num_layers, bidirectional)
     out, (ref_h, ref_c) = layer.apply(params, x, (h_0, c_0), seq_lengths=lengths)
@@ -109,9 +122,7 @@ def test_cudnn_flat_weights_run_by_lstm_ref_equal_the_reference(num_layers, bidi
 
 
 def test_auto_picks_cudnn_on_a_gpu_where_it_can_run(fake_gpu, monkeypatch):
-    ran = []
-    run = engines.run
-    monkeypatch.setattr(engines, "run", lambda name, *a: ran.append(name) or run(name, *a))
+    ran = _record_engines(monkeypatch)
     x = jnp.ones((5, 2, 4))
     jaxrnn.LSTM(4, 6, num_layers=2, bidirectional=True).apply(jaxrnn.LSTM(4, 6, 2, bidirectional=True).init(
         jax.random.key(0)), x, seq_lengths=jnp.array([5, 0]))
@@ -126,9 +137,7 @@ def test_auto_picks_cudnn_on_a_gpu_where_it_can_run(fake_gpu, monkeypatch):
 
 
 def test_auto_is_xla_on_cpu_and_cudnn_refuses_with_the_reason(monkeypatch):
-    ran = []
-    run = engines.run
-    monkeypatch.setattr(engines, "run", lambda name, *a: ran.append(name) or run(name, *a))
+    ran = _record_engines(monkeypatch)
     lstm = jaxrnn.LSTM(4, 6)
     params = lstm.init(jax.random.key(0))
     lstm.apply(params, jnp.ones((5, 2, 4)))
@@ -218,7 +227,8 @@ def test_xla_runner_on_a_stack_equals_the_vmapped_stack(layers):
         return jnp.sum(jnp.sin(ys)) + sum(jnp.sum(c) for c in jax.tree.leaves(finals)), (ys, finals)
 
     def fast(params, x):
-        return loss(*net.run(xla.runner, params, x, None, lengths))
+        policy = jaxrnn.precision.policy(None, x, params)
+        return loss(*net.run(xla.runner(policy), params, x, None, lengths))
 
     def ref(params, x):
         return loss(*jax.vmap(lambda xb, n: net.apply(params, xb, seq_length=n), in_axes=(1, 0),

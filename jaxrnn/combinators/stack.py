@@ -1,134 +1,16 @@
-"""Sequence layers built from cells: one direction, both directions, and stacks.
-
-A *sequence layer* is a frozen, hashable dataclass with ``output_size``,
-``init(key, input_size, *, preset="torch", dtype=float32) -> params``,
-``initial_carry(dtype=float32) -> carry`` and
-``apply(params, xs, carry=None, *, seq_length=None, key=None) -> (ys, carry)`` on ONE unbatched
-sequence ``xs: (T, I)`` -> ``ys: (T, output_size)``. Their params are plain pytrees:
-:class:`Recurrent` has its cell's params, :class:`Bidirectional` ``{"fwd": ..., "bwd": ...}`` and
-:class:`Stack` a ``list`` with one entry per layer. Batching is ``jax.vmap``.
-
-How the directions run over time is left to a *runner* (``apply`` uses :func:`scan_runner`, i.e.
-:func:`jaxrnn.scan`); an engine (:mod:`jaxrnn.engines`) passes its own runner to run the same
-combinators on a whole time-major batch ``xs: (T, B, I)``, so the merge modes, the dropout key
-scheme and the layer loop below are the only ones in the library. A runner is called as
-``runner(cell, params, xs, carries, lengths, reverses, unroll)`` with one entry per direction in
-``params``, ``carries`` and ``reverses`` (all directions read the same ``xs``), ``lengths`` of the
-batch's shape (or ``None``), and returns one ``(ys, carry)`` per direction.
+"""Stacks of sequence layers: :class:`Stack`, inter-layer :func:`dropout`, and the conversion
+between a stack's per-layer carries and one state stacked like torch's ``(L*D, ...)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from jaxrnn import _checks, precision
-from jaxrnn.driver.run import scan
-
-MERGE = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add,
-         "mul": jnp.multiply, "ave": lambda a, b: (a + b) / 2}
-MERGE_MODES = tuple(MERGE)
-
-
-def scan_runner(cell, params, xs, carries, lengths, reverses, unroll):
-    """The reference runner: :func:`jaxrnn.scan` for each direction of one sequence ``xs: (T, I)``."""
-    return tuple(scan(cell, p, xs, c, seq_length=lengths, reverse=r, unroll=unroll)
-                 for p, c, r in zip(params, carries, reverses))
-
-
-@dataclasses.dataclass(frozen=True)
-class Recurrent:
-    """A cell run over time by :func:`jaxrnn.scan`.
-
-    Examples:
-      >>> layer = Recurrent(LSTMCell(8))
-      >>> params = layer.init(jax.random.key(0), 5)
-      >>> ys, carry = layer.apply(params, jnp.ones((10, 5)))
-      >>> ys.shape
-      (10, 8)
-    """
-
-    cell: Any
-    reverse: bool = False
-    unroll: int = 1
-
-    def __post_init__(self):
-        _checks.cell("cell", self.cell)
-        _checks.boolean("reverse", self.reverse)
-        _checks.positive_int("unroll", self.unroll)
-
-    @property
-    def output_size(self) -> int:
-        return self.cell.output_size
-
-    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32):
-        return self.cell.init(key, input_size, preset=preset, dtype=dtype)
-
-    def initial_carry(self, dtype=jnp.float32):
-        return self.cell.initial_carry(dtype)
-
-    def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
-        """``xs: (T, I)`` -> ``(ys: (T, output_size), carry)``; ``key`` is unused."""
-        return self.run(scan_runner, params, xs, carry, seq_length)
-
-    def run(self, runner, params, xs, carry, lengths, key=None):
-        """:meth:`apply` with ``runner`` evaluating time (see the module docstring)."""
-        ((ys, carry),) = runner(self.cell, (params,), xs, (carry,), lengths, (self.reverse,), self.unroll)
-        return ys, carry
-
-
-@dataclasses.dataclass(frozen=True)
-class Bidirectional:
-    """Runs ``cell`` forward and (from each sequence's last valid step) backward, then merges.
-
-    ``merge``: ``"concat"`` (``[fwd, bwd]`` on the feature axis, torch's layout), ``"sum"``,
-    ``"mul"`` or ``"ave"``. Params ``{"fwd": p, "bwd": p}``; carry ``(fwd_carry, bwd_carry)``.
-
-    Examples:
-      >>> layer = Bidirectional(GRUCell(8))
-      >>> params = layer.init(jax.random.key(0), 5)
-      >>> layer.apply(params, jnp.ones((10, 5)))[0].shape
-      (10, 16)
-    """
-
-    cell: Any
-    merge: str = "concat"
-    unroll: int = 1
-
-    def __post_init__(self):
-        _checks.cell("cell", self.cell)
-        _checks.one_of("merge", self.merge, MERGE_MODES)
-        _checks.positive_int("unroll", self.unroll)
-
-    @property
-    def output_size(self) -> int:
-        return self.cell.output_size * (2 if self.merge == "concat" else 1)
-
-    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32):
-        k_fwd, k_bwd = jax.random.split(_checks.prng_key("key", key))
-        return {"fwd": self.cell.init(k_fwd, input_size, preset=preset, dtype=dtype),
-                "bwd": self.cell.init(k_bwd, input_size, preset=preset, dtype=dtype)}
-
-    def initial_carry(self, dtype=jnp.float32):
-        return (self.cell.initial_carry(dtype), self.cell.initial_carry(dtype))
-
-    def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
-        """``xs: (T, I)`` -> ``(ys: (T, output_size), (fwd_carry, bwd_carry))``."""
-        return self.run(scan_runner, params, xs, carry, seq_length)
-
-    def run(self, runner, params, xs, carry, lengths, key=None):
-        """:meth:`apply` with ``runner`` evaluating time (see the module docstring)."""
-        _checks.keys_match("params", params, ("fwd", "bwd"))
-        if carry is not None and (not isinstance(carry, (tuple, list)) or len(carry) != 2):
-            got = f"{len(carry)} entries" if isinstance(carry, (tuple, list)) else type(carry).__name__
-            raise ValueError(f"carry must be a pair (forward carry, backward carry), got {got}")
-        c_fwd, c_bwd = (None, None) if carry is None else carry
-        (y_fwd, c_fwd), (y_bwd, c_bwd) = runner(self.cell, (params["fwd"], params["bwd"]), xs,
-                                                (c_fwd, c_bwd), lengths, (False, True), self.unroll)
-        return MERGE[self.merge](y_fwd, y_bwd), (c_fwd, c_bwd)
+from jaxrnn.combinators.directional import Bidirectional, Recurrent, directions, scan_runner
 
 
 def _per_row(fn, keys):
@@ -210,6 +92,13 @@ class Stack:
 
     def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
         """``xs: (T, I)`` -> ``(ys: (T, output_size), per-layer carries)``."""
+        _checks.per_layer("params", params, len(self.layers))
+        if carry is not None:
+            _checks.per_layer("carry", carry, len(self.layers))
+        for layer, p, c in zip(self.layers, params, carry or (None,) * len(self.layers)):
+            if isinstance(layer, Bidirectional):
+                layer.check(p, c)
+        key = None if key is None else _checks.prng_key("key", key, single=False)
         return self.run(scan_runner, params, xs, carry, seq_length, key)
 
     def step(self, params, x, carry=None):
@@ -227,13 +116,10 @@ class Stack:
         return _step_layers(self, params, x, carry)
 
     def run(self, runner, params, xs, carry, lengths, key=None):
-        """:meth:`apply` with ``runner`` evaluating time; ``key`` has the batch's shape."""
+        """:meth:`apply` on checked arguments, with ``runner`` evaluating time (see
+        :mod:`jaxrnn.combinators`); ``key``: typed PRNG keys of the batch's shape, one per row."""
         n = len(self.layers)
-        _checks.per_layer("params", params, n)
-        if carry is not None:
-            _checks.per_layer("carry", carry, n)
         carry = (None,) * n if carry is None else tuple(carry)
-        key = None if key is None else _checks.prng_key("key", key, single=False)  # one per row
         keys = None if key is None else _per_row(lambda k: jax.random.split(k, (n, 2)), key)
 
         def one(i, layer, p, c, x):
@@ -301,3 +187,29 @@ def _scannable(layers, params, carries) -> bool:
     return (len(set(layers)) == 1 and isinstance(layers[0], (Recurrent, Bidirectional))
             and all(shapes(p) == shapes(params[0]) for p in params)
             and all(shapes(c) == shapes(carries[0]) for c in carries))
+
+
+def unstack(network: Stack, state) -> tuple:
+    """A state stacked like torch's (the carry structure of the cells, each leaf ``(L*D, ...)``,
+    pseudo-layer ``l * D + d``) -> the per-layer carries of ``network`` (pairs for
+    :class:`Bidirectional` layers).
+
+    Examples:
+      >>> net = Stack((Bidirectional(GRUCell(4)),) * 2)
+      >>> carries = unstack(net, jnp.zeros((4, 3, 4)))
+      >>> len(carries), carries[1][0].shape
+      (2, (3, 4))
+    """
+    carries, i = [], 0
+    for layer in network.layers:
+        pseudo = [jax.tree.map(lambda s, i=i + d: s[i], state) for d in range(directions(layer))]
+        carries.append(tuple(pseudo) if isinstance(layer, Bidirectional) else pseudo[0])
+        i += len(pseudo)
+    return tuple(carries)
+
+
+def restack(network: Stack, carries) -> object:
+    """The inverse of :func:`unstack`: per-layer carries -> one state with leaves ``(L*D, ...)``."""
+    pseudo = [c for layer, carry in zip(network.layers, carries)
+              for c in (carry if isinstance(layer, Bidirectional) else (carry,))]
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *pseudo)

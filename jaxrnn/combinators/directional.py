@@ -1,0 +1,127 @@
+"""One direction and both directions of a cell over time: :class:`Recurrent`, :class:`Bidirectional`.
+
+See :mod:`jaxrnn.combinators` for sequence layers and runners.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxrnn import _checks
+from jaxrnn.driver.run import scan
+
+MERGE = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add,
+         "mul": jnp.multiply, "ave": lambda a, b: (a + b) / 2}
+MERGE_MODES = tuple(MERGE)
+
+
+def scan_runner(cell, params, xs, carries, lengths, reverses, unroll):
+    """The reference runner: :func:`jaxrnn.scan` for each direction of one sequence ``xs: (T, I)``."""
+    return tuple(scan(cell, p, xs, c, seq_length=lengths, reverse=r, unroll=unroll)
+                 for p, c, r in zip(params, carries, reverses))
+
+
+@dataclasses.dataclass(frozen=True)
+class Recurrent:
+    """A cell run over time by :func:`jaxrnn.scan`.
+
+    Examples:
+      >>> layer = Recurrent(LSTMCell(8))
+      >>> params = layer.init(jax.random.key(0), 5)
+      >>> ys, carry = layer.apply(params, jnp.ones((10, 5)))
+      >>> ys.shape
+      (10, 8)
+    """
+
+    cell: Any
+    reverse: bool = False
+    unroll: int = 1
+
+    def __post_init__(self):
+        _checks.cell("cell", self.cell)
+        _checks.boolean("reverse", self.reverse)
+        _checks.positive_int("unroll", self.unroll)
+
+    @property
+    def output_size(self) -> int:
+        return self.cell.output_size
+
+    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32):
+        return self.cell.init(key, input_size, preset=preset, dtype=dtype)
+
+    def initial_carry(self, dtype=jnp.float32):
+        return self.cell.initial_carry(dtype)
+
+    def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
+        """``xs: (T, I)`` -> ``(ys: (T, output_size), carry)``; ``key`` is unused."""
+        return self.run(scan_runner, params, xs, carry, seq_length)
+
+    def run(self, runner, params, xs, carry, lengths, key=None):
+        """:meth:`apply` with ``runner`` evaluating time (see the module docstring)."""
+        ((ys, carry),) = runner(self.cell, (params,), xs, (carry,), lengths, (self.reverse,), self.unroll)
+        return ys, carry
+
+
+@dataclasses.dataclass(frozen=True)
+class Bidirectional:
+    """Runs ``cell`` forward and (from each sequence's last valid step) backward, then merges.
+
+    ``merge``: ``"concat"`` (``[fwd, bwd]`` on the feature axis, torch's layout), ``"sum"``,
+    ``"mul"`` or ``"ave"``. Params ``{"fwd": p, "bwd": p}``; carry ``(fwd_carry, bwd_carry)``.
+
+    Examples:
+      >>> layer = Bidirectional(GRUCell(8))
+      >>> params = layer.init(jax.random.key(0), 5)
+      >>> layer.apply(params, jnp.ones((10, 5)))[0].shape
+      (10, 16)
+    """
+
+    cell: Any
+    merge: str = "concat"
+    unroll: int = 1
+
+    def __post_init__(self):
+        _checks.cell("cell", self.cell)
+        _checks.one_of("merge", self.merge, MERGE_MODES)
+        _checks.positive_int("unroll", self.unroll)
+
+    @property
+    def output_size(self) -> int:
+        return self.cell.output_size * (2 if self.merge == "concat" else 1)
+
+    def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32):
+        k_fwd, k_bwd = jax.random.split(_checks.prng_key("key", key))
+        return {"fwd": self.cell.init(k_fwd, input_size, preset=preset, dtype=dtype),
+                "bwd": self.cell.init(k_bwd, input_size, preset=preset, dtype=dtype)}
+
+    def initial_carry(self, dtype=jnp.float32):
+        return (self.cell.initial_carry(dtype), self.cell.initial_carry(dtype))
+
+    def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
+        """``xs: (T, I)`` -> ``(ys: (T, output_size), (fwd_carry, bwd_carry))``."""
+        self.check(params, carry)
+        return self.run(scan_runner, params, xs, carry, seq_length)
+
+    def check(self, params, carry) -> None:
+        """Raises unless ``params`` has the keys ``fwd`` and ``bwd`` and ``carry`` is None or a pair."""
+        _checks.keys_match("params", params, ("fwd", "bwd"))
+        if carry is not None and (not isinstance(carry, (tuple, list)) or len(carry) != 2):
+            got = f"{len(carry)} entries" if isinstance(carry, (tuple, list)) else type(carry).__name__
+            raise ValueError(f"carry must be a pair (forward carry, backward carry), got {got}")
+
+    def run(self, runner, params, xs, carry, lengths, key=None):
+        """:meth:`apply` on checked arguments, with ``runner`` evaluating time (module docstring)."""
+        c_fwd, c_bwd = (None, None) if carry is None else carry
+        (y_fwd, c_fwd), (y_bwd, c_bwd) = runner(self.cell, (params["fwd"], params["bwd"]), xs,
+                                                (c_fwd, c_bwd), lengths, (False, True), self.unroll)
+        return MERGE[self.merge](y_fwd, y_bwd), (c_fwd, c_bwd)
+
+
+def directions(layer) -> int:
+    """How many directions (pseudo-layers of torch's state) a built-in layer runs: 2 for
+    :class:`Bidirectional`, 1 for :class:`Recurrent`."""
+    return 2 if isinstance(layer, Bidirectional) else 1
