@@ -12,12 +12,12 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxrnn import _checks
-from jaxrnn.layers import GRU, LSTM, RNN
+from jaxrnn import _checks, layers
+from jaxrnn.app.config import CELLS
 from jaxrnn.train import cross_entropy
 
 BITS = 1 / math.log(2)  # nats -> bits
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+LAYERS = {cell: getattr(layers, cell.upper()) for cell in CELLS}  # "lstm": jaxrnn.LSTM, ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +40,7 @@ class CharLM:
 
     def __post_init__(self):
         _checks.positive_int("vocab_size", self.vocab_size)
-        _checks.one_of("cell", self.cell, tuple(CELLS))
+        _checks.one_of("cell", self.cell, CELLS)
         _checks.positive_int("hidden_size", self.hidden_size)
         _checks.positive_int("num_layers", self.num_layers)
         _checks.positive_int("embed_size", self.embed_size)
@@ -48,8 +48,8 @@ class CharLM:
     @property
     def rnn(self):
         """The recurrent part: a batch-first ``jaxrnn.LSTM``/``GRU``/``RNN``."""
-        return CELLS[self.cell](self.embed_size, self.hidden_size, num_layers=self.num_layers,
-                                batch_first=True)
+        return LAYERS[self.cell](self.embed_size, self.hidden_size, num_layers=self.num_layers,
+                                 batch_first=True)
 
     def init(self, key) -> dict:
         k_embed, k_rnn, k_head = jax.random.split(key, 3)

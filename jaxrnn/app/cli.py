@@ -14,9 +14,9 @@ import os
 import sys
 
 from jaxrnn.app import rundir
-from jaxrnn.app.config import CELLS, DEFAULTS, KINDS, LIMITS, MODEL_KEYS, flag, path_flag, validate
+from jaxrnn.app.config import CELLS, DEFAULTS, KINDS, LIMITS, UsageError, flag, path_flag, shown, validate
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # the trainer returns 3 on a non-finite update
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # training returns its own status (jaxrnn.app.report)
 HELP = {
     "text": "UTF-8 text file to train on (default: the Python standard library's .py sources)",
     "max_chars": "characters of the default corpus to use",
@@ -38,18 +38,9 @@ HELP = {
 }
 
 
-class UsageError(Exception):
-    """A bad flag, file or run directory: printed as one line, exit status 2."""
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-def _shown(key, value):
-    """A setting's value as the help and errors show it (``--text`` None: the default corpus)."""
-    return "the stdlib sources" if key == "text" and value is None else value
 
 
 def _add(p, key, *, given_only=False, **kwargs):
@@ -60,9 +51,9 @@ def _add(p, key, *, given_only=False, **kwargs):
         kwargs.setdefault("type", flag(key))
     elif key in ("text", "out"):
         kwargs.setdefault("type", path_flag)
-    shown = _shown(key, default)
     p.add_argument(f"--{key.replace('_', '-')}", default=None if given_only else default,
-                   help=f"{HELP[key]} (default: {shown})" if key != "text" else HELP[key], **kwargs)
+                   help=f"{HELP[key]} (default: {shown(key, default)})" if key != "text" else HELP[key],
+                   **kwargs)
 
 
 def _model_flags(p, given_only=False):
@@ -113,52 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# -- run configuration -------------------------------------------------------------------------
-
-
-def train_config(args) -> dict:
-    """The run's configuration: defaults, then the saved config (``--resume``), then given flags.
-
-    ``--text`` is kept as an absolute path, so a run resumes from any working directory.
-    """
-    given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
-    if "text" in given:
-        given["text"] = os.path.abspath(given["text"])
-    out = given.get("out", DEFAULTS["out"])
-    config_path = os.path.join(out, "config.json")
-    if args.resume:
-        saved = validate({**DEFAULTS, **rundir.read_json(config_path)}, config_path)
-        for key in MODEL_KEYS + ("text", "max_chars", "seq_len", "batch_size", "seed"):
-            if key in given and given[key] != saved.get(key):
-                raise UsageError(f"--resume: --{key.replace('_', '-')} {given[key]} does not match "
-                                 f"the run's {_shown(key, saved.get(key))} (a run keeps its model and data)")
-        return {**saved, **given}
-    if os.path.exists(config_path):
-        raise UsageError(f"{out} already holds a run; use --resume to continue it or --out NEW_DIR")
-    return {**DEFAULTS, **given}
-
-
-def load_corpus(config):
-    """``(text, description)`` for the config's ``--text`` or the default corpus."""
-    from jaxrnn.app import corpus as data
-
-    if config["text"] is not None:
-        return data.read_text(config["text"]), config["text"]
-    text = data.default_corpus(config["max_chars"])
-    return text, f"Python {sys.version_info.major}.{sys.version_info.minor} stdlib sources"
-
-
-def load_run(run_dir, model, config):
-    from jaxrnn.app import checkpoint
-    from jaxrnn.app.loop import state_template
-
-    optimizer, template = state_template(model, config)
-    path, state = checkpoint.load_latest(run_dir, template)
-    if path is None:
-        raise checkpoint.CheckpointError(f"{run_dir}: no checkpoint (ckpt-*.msgpack) found")
-    return optimizer, state
-
-
 # -- commands -----------------------------------------------------------------------------------
 
 
@@ -186,34 +131,46 @@ def _train_process(args, stop) -> int:
         from jaxrnn.train import distributed
 
         distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
-    config = train_config(args)
-    text, source = load_corpus(config)
-    from jaxrnn.app.loop import train  # jax loads here: bad flags and files fail before, at once
-
     if args.process_id == 0:
-        return train(config, text, source, resume=args.resume, stop=stop)
+        return _train(args, stop)
     print(f"jaxrnn: process {args.process_id} of {args.num_processes} joined; process 0 reports "
           "and writes the run", file=sys.stderr)
     with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
-        return train(config, text, source, resume=args.resume, stop=stop)
+        return _train(args, stop)
+
+
+def _train(args, stop) -> int:
+    from jaxrnn.app.start import setup
+
+    run = setup(_given(args), resume=args.resume)  # checks flags and files before jax loads
+    from jaxrnn.app.loop import train
+
+    return train(run, stop)
+
+
+def _given(args) -> dict:
+    """The settings given as flags, by name; ``--text`` as an absolute path, so that a run
+    resumes from any working directory."""
+    given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
+    if "text" in given:
+        given["text"] = os.path.abspath(given["text"])
+    return given
 
 
 def cmd_sample(args) -> int:
     import jax
     import jax.numpy as jnp
 
-    from jaxrnn.app import charlm
-
-    from jaxrnn.app import corpus as data
-    from jaxrnn.app.loop import build_model
+    from jaxrnn.app import charlm, corpus
+    from jaxrnn.app.model import build_model, load_run
 
     path = os.path.join(args.run, "config.json")
     config = validate({**DEFAULTS, **rundir.read_json(path)}, path)
     if "vocab" not in config:
         raise UsageError(f"{path}: vocab is missing")
-    vocab = data.Vocab(config["vocab"])
+    vocab = corpus.Vocab(config["vocab"])
     model = build_model(config, vocab.size)
-    _, state = load_run(args.run, model, config)
+    state = load_run(args.run, model, config)
     if not args.prime:
         raise UsageError("--prime must not be empty")
     prime = vocab.encode(args.prime, "--prime")
@@ -242,15 +199,16 @@ def summary_table(model, params, batch_size: int, seq_len: int) -> str:
 def cmd_summary(args) -> int:
     import jax
 
-    from jaxrnn.app import corpus as data
-    from jaxrnn.app.loop import build_model
+    from jaxrnn.app import corpus
+    from jaxrnn.app.model import build_model
+    from jaxrnn.app.start import load_corpus
 
     config = {**DEFAULTS, **{k: v for k, v in vars(args).items() if k in DEFAULTS}}
     if args.vocab_size is not None:
         size, what = args.vocab_size, "given by --vocab-size"
     else:
         text, source = load_corpus(config)
-        size, what = data.Vocab.from_text(text).size, f"of {source} ({len(text):,} characters)"
+        size, what = corpus.Vocab.from_text(text).size, f"of {source} ({len(text):,} characters)"
     model = build_model(config, size)
     print(f"vocabulary: {size} characters, {what}")
     params = jax.eval_shape(model.init, jax.random.key(0))  # shapes only: nothing is allocated

@@ -15,7 +15,9 @@ DEFAULTS = {
     "log_every": 10, "eval_every": 250, "sample_every": 500, "save_every": 100, "keep": 3,
     "out": os.path.join("runs", "charlm"),
 }
-MODEL_KEYS = ("cell", "hidden", "layers")
+# What a run keeps, its model and its data: a resume may change every other setting.
+KEPT_KEYS = ("cell", "hidden", "layers", "text", "max_chars", "seq_len", "batch_size", "seed")
+# The --cell choices, the one list of them: each names its layer, jaxrnn.LSTM/GRU/RNN in capitals.
 CELLS = ("lstm", "gru", "rnn")
 # Numbers: their kind, and an upper bound where a larger value would run out of memory or time
 # rather than fail (the model's total size is checked separately, see MAX_PARAMS).
@@ -26,6 +28,20 @@ KINDS = {"max_chars": int, "hidden": int, "layers": int, "seq_len": int, "batch_
 LIMITS = {"hidden": 65_536, "layers": 64, "seq_len": 1 << 20, "batch_size": 1 << 20, "vocab_size": 1 << 20,
           "max_chars": 1 << 31, "length": 1_000_000, "seed": (1 << 32) - 1}
 MAX_PARAMS = 1_000_000_000  # 12 GB with Adam's two moments in float32
+
+
+class UsageError(Exception):
+    """A bad flag, file or run directory: the command prints it as one line, exit status 2."""
+
+
+def shown(key: str, value):
+    """A setting's value as the help and errors show it (``text`` None: the default corpus).
+
+    Examples:
+      >>> shown("text", None), shown("hidden", 256)
+      ('the stdlib sources', 256)
+    """
+    return "the stdlib sources" if key == "text" and value is None else value
 
 
 def check_value(key: str, value):

@@ -85,6 +85,16 @@ def test_steps_is_a_total_and_resuming_below_it_is_refused(capsys, tmp_path, tex
     assert json.load(open(os.path.join(out, "config.json")))["steps"] == 6
 
 
+def test_resuming_on_a_text_whose_vocabulary_changed_is_refused(capsys, tmp_path, text):
+    edited = tmp_path / "corpus.txt"
+    edited.write_text(open(text, encoding="utf-8").read(), encoding="utf-8")
+    out = str(tmp_path / "run")
+    assert run(capsys, "train", "--text", str(edited), "--out", out, "--steps", "2", *TINY)[0] == 0
+    edited.write_text(edited.read_text(encoding="utf-8") + "é", encoding="utf-8")  # a new character
+    one_line_error(capsys, "train", "--out", out, "--resume", "--steps", "3", in_process=True,
+                   match="--resume: the text's vocabulary differs from the run's")
+
+
 def test_a_non_finite_update_never_becomes_a_checkpoint(capsys, tmp_path, text):
     out = str(tmp_path / "run")
     rc, _, err = run(capsys, "train", "--text", text, "--out", out, "--steps", "5", "--lr", "3e37",
@@ -130,11 +140,11 @@ def test_a_closed_output_pipe_saves_and_stops_like_sigpipe(tmp_path, text):
 
 
 def checkpoint_template(out):
-    from jaxrnn.app import corpus as data
-    from jaxrnn.app.loop import build_model, state_template
+    from jaxrnn.app import corpus
+    from jaxrnn.app.model import build_model, state_template
 
     config = json.load(open(os.path.join(out, "config.json")))
-    return state_template(build_model(config, data.Vocab(config["vocab"]).size), config)[1]
+    return state_template(build_model(config, corpus.Vocab(config["vocab"]).size), config)[1]
 
 
 def _leaves(tree):
