@@ -22,15 +22,6 @@ from tests.app.commands import TINY, one_line_error, records, run
 from tests.helpers import ROOT
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, text):
-    """A 30-step run shared by the tests (copied by those that change it)."""
-    out = str(tmp_path_factory.mktemp("trained") / "run")
-    rc = main(["train", "--text", text, "--out", out, "--steps", "30", "--lr", "0.01", *TINY])
-    assert rc == 0
-    return out
-
-
 def copy_of(run_dir, tmp_path):
     return shutil.copytree(run_dir, str(tmp_path / "run"))
 
@@ -84,10 +75,10 @@ def test_bad_files_give_one_line_errors(capsys, tmp_path, text):
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00abc")
     (tmp_path / "short.txt").write_text("abc")
-    error("train", "--text", str(tmp_path / "nope.txt"), match="no such file")
-    error("train", "--text", str(tmp_path), match=f"--text {tmp_path}: a folder, not a file")
-    error("train", "--text", str(tmp_path / "empty.txt"), match="the file is empty")
-    error("train", "--text", str(tmp_path / "bin.txt"), match="not UTF-8 text")
+    error("train", "--text", str(tmp_path / "nope.txt"), "--out", out, match="no such file")
+    error("train", "--text", str(tmp_path), "--out", out, match=f"--text {tmp_path}: a folder, not a file")
+    error("train", "--text", str(tmp_path / "empty.txt"), "--out", out, match="the file is empty")
+    error("train", "--text", str(tmp_path / "bin.txt"), "--out", out, match="not UTF-8 text")
     error("train", "--text", str(tmp_path / "short.txt"), "--out", out,
                    match="the text is too short: 3 characters leave 1 for the held-out split")
     (tmp_path / "small.txt").write_text("abcdefghij" * 20)

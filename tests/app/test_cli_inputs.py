@@ -18,13 +18,6 @@ from tests.app.commands import TINY, one_line_error, run
 from tests.helpers import ROOT
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, text):
-    out = str(tmp_path_factory.mktemp("trained") / "run")
-    assert main(["train", "--text", text, "--out", out, "--steps", "6", *TINY]) == 0
-    return out
-
-
 def _edited(trained, tmp_path, **changes):
     out = shutil.copytree(trained, str(tmp_path / "run"))
     path = os.path.join(out, "config.json")

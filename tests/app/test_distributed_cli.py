@@ -6,7 +6,6 @@ CPU devices, a tiny model and a few steps; processes meet on 127.0.0.1.
 
 import json
 import os
-import random
 import signal
 import time
 
@@ -19,15 +18,6 @@ from tests.spawn import TIMEOUT_S, kill_leftovers, run, run_processes, start_pro
 STEPS = 4
 FLAGS = ["--hidden", "8", "--seq-len", "8", "--batch-size", "8", "--log-every", "1",
          "--eval-every", "1000", "--sample-every", "1000"]
-
-
-@pytest.fixture(scope="module")
-def text(tmp_path_factory):
-    rng = random.Random(0)
-    words = ["alpha", "beta", "gamma", "lstm", "jax", "train", "scan"]
-    path = tmp_path_factory.mktemp("corpus") / "tiny.txt"
-    path.write_text(" ".join(rng.choice(words) for _ in range(400)))
-    return str(path)
 
 
 def train_args(text, out, *extra):
