@@ -76,16 +76,68 @@ def outputs_and_grads(layer, params, x, hx, lengths, key=None):
     return outputs, grads
 
 
+def summing_task(steps, size, *, batch=32, scale=1.0, seed=9):
+    """A toy regression batch for training loops: ``x (batch, steps, size)`` standard normal and
+    ``y (batch,)`` the sum over time of its first feature, times ``scale``."""
+    x = jax.random.normal(jax.random.key(seed), (batch, steps, size))
+    return x, x[:, :, 0].sum(axis=1) * scale
+
+
+def randomized(params, seed=0, scale=0.6):
+    """``params`` with every array redrawn from U(-scale, scale): same structure, shapes, dtypes
+    and kind of array (jax or numpy), so biases are clearly non-zero and weights lie beyond a
+    framework's initial range. ``params`` is any pytree of arrays: a cell's or layer's params,
+    Flax variables, NNX state, a list of Keras weights; a torch module goes through
+    ``randomize_torch``.
+
+    Examples:
+      >>> new = randomized({"w": np.zeros((2, 3), np.float32)}, scale=0.5)
+      >>> new["w"].dtype, bool(np.all(np.abs(new["w"]) <= 0.5)), bool(np.all(new["w"] != 0))
+      (dtype('float32'), True, True)
+    """
+    rng = np.random.default_rng(seed)
+
+    def draw(a):
+        new = rng.uniform(-scale, scale, np.shape(a)).astype(a.dtype)
+        return jnp.asarray(new) if isinstance(a, jax.Array) else new
+
+    return jax.tree.map(draw, params)
+
+
 def randomize_torch(module, seed=0, scale=0.6):
-    """Redraws every parameter of a torch module from U(-scale, scale): biases clearly non-zero."""
+    """Writes ``randomized`` values into every parameter of a torch module; returns the module."""
     import torch
 
-    torch.manual_seed(seed)
+    params = list(module.parameters())
     with torch.no_grad():
-        for p in module.parameters():
-            p.uniform_(-scale, scale)
+        for p, new in zip(params, randomized([p.detach().cpu().numpy() for p in params], seed, scale)):
+            p.copy_(torch.from_numpy(new))
     return module
 
+
+def sigmoid(v):
+    """The logistic function in numpy, for the references."""
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def linear_loop(a, b, h0=None):
+    """The reference for a linear recurrence: ``h_t = a_t * h_{t-1} + b_t`` over the leading (time)
+    axis from ``h0`` (zeros if None), one step at a time; returns every ``h_t`` stacked.
+
+    Written with operators only, so it is a numpy loop for numpy inputs (any float or complex
+    dtype, float64 for exactness) and traceable for jax ones (``jax.grad`` differentiates it).
+
+    Examples:
+      >>> linear_loop(np.array([2.0, 0.5]), np.array([1.0, 1.0]), 1.0).tolist()
+      [3.0, 2.5]
+    """
+    xp = jnp if any(isinstance(v, jax.Array) for v in (a, b, h0)) else np
+    h = xp.zeros_like(b[0]) if h0 is None else h0
+    out = []
+    for a_t, b_t in zip(a, b):
+        h = a_t * h + b_t
+        out.append(h)
+    return xp.stack(out)
 
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository

@@ -8,17 +8,7 @@ import numpy as np
 import pytest
 
 import jaxrnn
-
-
-def _sigmoid(v):
-    return 1.0 / (1.0 + np.exp(-v))
-
-
-def _random_params(cell, input_size, seed):
-    """Cell params redrawn from U(-0.6, 0.6) so biases are clearly non-zero."""
-    params = cell.init(jax.random.key(seed), input_size)
-    keys = jax.random.split(jax.random.key(seed + 1), len(params))
-    return {k: jax.random.uniform(kk, v.shape, v.dtype, -0.6, 0.6) for kk, (k, v) in zip(keys, params.items())}
+from tests.helpers import randomized, sigmoid
 
 
 @pytest.mark.parametrize("steps,input_size,hidden", [(10, 4, 8), (3, 1, 2), (25, 7, 5)])
@@ -48,8 +38,8 @@ def test_seed_numpy_loop_is_reproduced(steps, input_size, hidden):
 def _numpy_lstm(p, x, h, c, proj):
     gates = p["w_ih"] @ x + p.get("b_ih", 0) + p["w_hh"] @ h + p.get("b_hh", 0)
     i, f, g, o = np.split(gates, 4)
-    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-    h = _sigmoid(o) * np.tanh(c)
+    c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+    h = sigmoid(o) * np.tanh(c)
     return (p["w_hr"] @ h if proj else h), c
 
 
@@ -59,8 +49,8 @@ def _numpy_gru(p, x, h, reset_after):
     b_hh = p.get("b_hh", np.concatenate([np.zeros(2 * n_h), p["b_hn"]]) if "b_hn" in p else 0)
     w_r, w_z, w_n = np.split(p["w_hh"], 3)
     b_r, b_z, b_n = np.split(np.broadcast_to(b_hh, (3 * n_h,)), 3)
-    r = _sigmoid(gi[:n_h] + w_r @ h + b_r)
-    z = _sigmoid(gi[n_h:2 * n_h] + w_z @ h + b_z)
+    r = sigmoid(gi[:n_h] + w_r @ h + b_r)
+    z = sigmoid(gi[n_h:2 * n_h] + w_z @ h + b_z)
     hn = r * (w_n @ h + b_n) if reset_after else w_n @ (r * h) + b_n
     n = np.tanh(gi[2 * n_h:] + hn)
     return (1 - z) * n + z * h
@@ -84,7 +74,7 @@ CELLS = [
 
 @pytest.mark.parametrize("cell", CELLS, ids=repr)
 def test_cell_step_matches_numpy(cell):
-    params = _random_params(cell, 3, 0)
+    params = randomized(cell.init(jax.random.key(0), 3))
     p = {k: np.asarray(v, np.float64) for k, v in params.items()}
     rng = np.random.default_rng(1)
     xs = rng.standard_normal((6, 3))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import jaxrnn
+from tests.helpers import linear_loop, sigmoid
 
 T, I, H = 19, 3, 4
 RESETS = np.zeros(T, bool)
@@ -143,25 +144,21 @@ def test_resets_equal_separate_segments():
 
 
 def numpy_loop(cell, params, xs):
+    """The cell in numpy (float64): ``a_t`` and ``b_t`` of its recurrence
+    ``h_t = a_t * h_{t-1} + b_t`` from its equations, run by the reference loop, then its readout."""
     p = {k: np.asarray(v, np.float64) for k, v in params.items()}
-    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
-    h = np.zeros(cell.hidden_size, complex if isinstance(cell, jaxrnn.LRUCell) else float)
-    out = []
-    for x in np.asarray(xs, np.float64):
-        if isinstance(cell, jaxrnn.MinGRUCell):
-            z, ht = np.split(p["w_ih"] @ x + p["b_ih"], 2)
-            h = (1 - sig(z)) * h + sig(z) * ht
-            out.append(h)
-        elif isinstance(cell, jaxrnn.MinLSTMCell):
-            f, i, ht = np.split(p["w_ih"] @ x + p["b_ih"], 3)
-            f, i = sig(f), sig(i)
-            h = f / (f + i) * h + i / (f + i) * ht
-            out.append(h)
-        else:
-            lam = np.exp(-np.exp(p["nu_log"]) + 1j * np.exp(p["theta_log"]))
-            h = lam * h + np.exp(p["gamma_log"]) * ((p["B_re"] + 1j * p["B_im"]) @ x)
-            out.append(((p["C_re"] + 1j * p["C_im"]) @ h).real + p["D"] * x)
-    return np.stack(out)
+    xs = np.asarray(xs, np.float64)
+    if isinstance(cell, jaxrnn.MinGRUCell):
+        z, ht = np.split(xs @ p["w_ih"].T + p["b_ih"], 2, axis=-1)
+        return linear_loop(1 - sigmoid(z), sigmoid(z) * ht)
+    if isinstance(cell, jaxrnn.MinLSTMCell):
+        f, i, ht = np.split(xs @ p["w_ih"].T + p["b_ih"], 3, axis=-1)
+        f, i = sigmoid(f), sigmoid(i)
+        return linear_loop(f / (f + i), i / (f + i) * ht)
+    lam = np.exp(-np.exp(p["nu_log"]) + 1j * np.exp(p["theta_log"]))
+    b = np.exp(p["gamma_log"]) * (xs @ (p["B_re"] + 1j * p["B_im"]).T)
+    h = linear_loop(np.broadcast_to(lam, b.shape), b)
+    return (h @ (p["C_re"] + 1j * p["C_im"]).T).real + p["D"] * xs
 
 
 @pytest.mark.parametrize("cell", LINEAR, ids=lambda c: type(c).__name__)
@@ -183,16 +180,12 @@ def test_lru_init_follows_the_paper():
 def test_linear_recurrence_vjp_matches_autodiff_of_a_loop():
     a = jax.random.uniform(jax.random.key(0), (37, 3), minval=0.5, maxval=1.0)
     b = jax.random.normal(jax.random.key(1), (37, 3))
-
-    def loop(a, b):
-        return jax.lax.scan(lambda h, ab: (ab[0] * h + ab[1],) * 2, jnp.zeros(3), (a, b))[1]
-
     for chunk in (None, 5):  # under jit: eager op-by-op dispatch costs far more than a compile
         solve = jax.jit(lambda a, b, chunk=chunk: jaxrnn.linear_recurrence(a, b, chunk_size=chunk))
         f = lambda a, b: jnp.sum(jnp.cos(solve(a, b)))  # noqa: E731
-        assert rel_err(solve(a, b), loop(a, b)) < 1e-5
+        assert rel_err(solve(a, b), linear_loop(a, b)) < 1e-5
         assert rel_err(jax.jit(jax.grad(f, (0, 1)))(a, b),
-                       jax.jit(jax.grad(lambda a, b: jnp.sum(jnp.cos(loop(a, b))), (0, 1)))(a, b)) < 1e-4
+                       jax.jit(jax.grad(lambda a, b: jnp.sum(jnp.cos(linear_loop(a, b))), (0, 1)))(a, b)) < 1e-4
 
 
 @pytest.mark.parametrize("method", ["associative", "newton"])

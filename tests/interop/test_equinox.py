@@ -10,7 +10,7 @@ import pytest
 
 import jaxrnn
 from jaxrnn.interop import EqxRNN
-from tests.helpers import close
+from tests.helpers import close, summing_task
 
 
 @pytest.mark.parametrize("layer", [jaxrnn.LSTM(4, 6, num_layers=2, batch_first=True, dropout=0.3),
@@ -97,8 +97,7 @@ def test_an_equinox_model_trains_with_optax():
             _, h_n = self.rnn(x)
             return self.head(h_n[-1])[0]
 
-    xs = jax.random.normal(jax.random.key(1), (32, 10, 3))
-    ys = jnp.sum(xs[:, :, 0], axis=1)
+    xs, ys = summing_task(10, 3, seed=1)
     model = Regressor(jax.random.key(0))
     optimizer = optax.adam(1e-2)
     state = optimizer.init(eqx.filter(model, eqx.is_array))

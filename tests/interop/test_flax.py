@@ -10,6 +10,7 @@ from flax import nnx
 
 import jaxrnn
 from jaxrnn.interop import NNXRNN, LinenRNN, from_flax
+from tests.helpers import randomized, summing_task
 
 I, T, B, H = 5, 6, 3, 4
 CELLS = {
@@ -19,14 +20,6 @@ CELLS = {
     "optimized_lstm": lambda: nn.OptimizedLSTMCell(H),
     "gru": lambda: nn.GRUCell(H),
 }
-
-
-def randomized(variables, seed=0):
-    """Fresh non-zero random values for every Flax parameter (biases included)."""
-    leaves, tree = jax.tree.flatten(variables)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    return jax.tree.unflatten(tree, [jax.random.uniform(k, v.shape, v.dtype, -0.6, 0.6)
-                                     for k, v in zip(keys, leaves)])
 
 
 def flax_rnn(name, x, **kwargs):
@@ -179,13 +172,8 @@ class Classifier(nn.Module):
         return nn.Dense(1)(out[:, -1])[:, 0]
 
 
-def toy_batch():
-    x = jax.random.normal(jax.random.key(9), (32, T, I))
-    return x, x[:, :, 0].sum(axis=1) * 0.3
-
-
 def test_linen_training_loop_reduces_loss():
-    x, y = toy_batch()
+    x, y = summing_task(T, I, scale=0.3)
     model = Classifier()
     params = model.init(jax.random.key(0), x)["params"]
     opt = optax.adam(1e-2)
@@ -230,7 +218,7 @@ class NNXRegressor(nnx.Module):
 
 
 def test_nnx_training_loop_reduces_loss():
-    x, y = toy_batch()
+    x, y = summing_task(T, I, scale=0.3)
     model = NNXRegressor(nnx.Rngs(0))
     optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
 
@@ -279,16 +267,6 @@ NNX_CELLS = {
 }
 
 
-def _randomized(module):
-    """Every NNX param redrawn from U(-0.5, 0.5): biases clearly non-zero."""
-    state = nnx.state(module, nnx.Param)
-    leaves, tree = jax.tree.flatten(state)
-    keys = jax.random.split(jax.random.key(11), len(leaves))
-    nnx.update(module, jax.tree.unflatten(tree, [jax.random.uniform(k, v.shape, v.dtype, -0.5, 0.5)
-                                                 for k, v in zip(keys, leaves)]))
-    return module
-
-
 def _same_carry(kind, flax_carry, h_n, c_n=None):
     if kind in ("lstm", "optimized_lstm"):
         c, h = flax_carry
@@ -300,7 +278,8 @@ def _same_carry(kind, flax_carry, h_n, c_n=None):
 
 @pytest.mark.parametrize("kind", sorted(NNX_CELLS))
 def test_from_flax_nnx_rnn_matches_outputs_and_carry(kind):
-    rnn = _randomized(nnx.RNN(NNX_CELLS[kind](nnx.Rngs(0)), return_carry=True))
+    rnn = nnx.RNN(NNX_CELLS[kind](nnx.Rngs(0)), return_carry=True)
+    nnx.update(rnn, randomized(nnx.state(rnn, nnx.Param)))
     x = jax.random.normal(jax.random.key(1), (B, T, I))
     lengths = jnp.array([T, 3, 1])
     carry, ys = rnn(x, seq_lengths=lengths)
@@ -322,8 +301,7 @@ def test_from_flax_bidirectional_stacks(api):
 
         module = nn.Sequential([bi(), bi()])
         variables = module.init(jax.random.key(0), x)
-        variables = jax.tree.map(lambda a: jax.random.uniform(jax.random.key(a.size), a.shape, a.dtype, -0.5, 0.5),
-                                 variables)
+        variables = randomized(variables)
         ys = x
         for i, m in enumerate(module.layers):
             ys = m.apply({"params": variables["params"][f"layers_{i}"]}, ys, seq_lengths=lengths)
@@ -333,9 +311,10 @@ def test_from_flax_bidirectional_stacks(api):
             return nnx.Bidirectional(nnx.RNN(nnx.GRUCell(i, H, rngs=rngs)), nnx.RNN(nnx.GRUCell(i, H, rngs=rngs)))
 
         rngs = nnx.Rngs(0)
-        stack = [_randomized(bi(I, rngs)), _randomized(bi(2 * H, rngs))]
+        stack = [bi(I, rngs), bi(2 * H, rngs)]
         ys = x
-        for m in stack:
+        for i, m in enumerate(stack):
+            nnx.update(m, randomized(nnx.state(m, nnx.Param), seed=i))
             ys = m(ys, seq_lengths=lengths)
         layer, params = from_flax(stack)
         assert from_flax(nnx.Sequential(*stack))[0] == layer

@@ -2,27 +2,22 @@
 
 import jax
 import jax.numpy as jnp
+import keras
 import numpy as np
 import pytest
 
 import jaxrnn
 from jaxrnn.interop import from_keras, to_keras
-
-keras = pytest.importorskip("keras")
+from tests.helpers import randomized
 
 I, T, B, H = 5, 7, 3, 4
 
 
-def randomize(layer, seed=0):
-    """Sets every Keras weight (biases included) to fresh non-zero random values."""
-    rng = np.random.default_rng(seed)
-    layer.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype(np.float32) for w in layer.get_weights()])
-    return layer
-
-
 def built(layer, input_size=I):
+    """``layer`` built for ``(B, T, input_size)`` inputs, its weights ``randomized``."""
     layer.build((None, T, input_size))
-    return randomize(layer)
+    layer.set_weights(randomized(layer.get_weights()))
+    return layer
 
 
 def inputs(seed=1, batch=B, steps=T, size=I):
@@ -165,7 +160,7 @@ def test_from_keras_of_a_sequential_model_with_masking_and_a_head():
                               keras.layers.LSTM(H, return_sequences=True), keras.layers.LSTM(H, return_sequences=True),
                               keras.layers.Dense(2, name="head")])
     for layer in model.layers:
-        randomize(layer)
+        layer.set_weights(randomized(layer.get_weights()))
     with pytest.warns(UserWarning, match=r"skipped the non-recurrent layers mask \(Masking\) \(pass "
                                          r"seq_lengths=masked_lengths\(x, 0.0\) instead\), head \(Dense\)"):
         layer, params = from_keras(model)
@@ -189,7 +184,7 @@ def test_from_keras_of_a_functional_bidirectional_stack():
     y = keras.layers.Bidirectional(keras.layers.GRU(H, return_sequences=True), merge_mode="sum")(y)
     model = keras.Model(x_in, y)
     for layer in model.layers:
-        randomize(layer)
+        layer.set_weights(randomized(layer.get_weights()))
     layer, params = from_keras(model)
     assert layer.num_layers == 2 and layer.bidirectional and layer.merge_mode == "sum"
     x = inputs()
@@ -218,7 +213,7 @@ def test_from_keras_refuses_a_layer_between_recurrent_layers_and_maps_dropout_th
     spaced = keras.Sequential([keras.Input((T, I)), keras.layers.GRU(H, return_sequences=True), keras.layers.Dropout(0.25),
                                keras.layers.GRU(H, return_sequences=True)])
     for k in spaced.layers:
-        randomize(k)
+        k.set_weights(randomized(k.get_weights()))
     layer, params = from_keras(spaced)
     assert layer.num_layers == 2 and layer.dropout == 0.25
     x = inputs()
@@ -242,7 +237,7 @@ def test_to_keras_without_the_jax_backend_says_to_set_it():
 def test_a_mixed_bfloat16_keras_layer_stays_bfloat16():
     k = keras.layers.LSTM(H, return_sequences=True, dtype="mixed_bfloat16")
     k.build((None, T, I))
-    randomize(k)
+    k.set_weights(randomized(k.get_weights()))
     layer, params = from_keras(k)
     assert layer.compute_dtype == "bfloat16" and jax.tree.leaves(params)[0].dtype == np.float32
     x = inputs()

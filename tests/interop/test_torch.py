@@ -24,7 +24,7 @@ TORCH_CELLS = [
 def test_torch_cells_match_over_a_sequence(make):
     module = randomize_torch(make())
     cell, params = from_torch(module)
-    xs = torch.randn(6, 3)
+    xs = torch.from_numpy(np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32))
     state = None
     expected = []
     for x in xs:

@@ -4,12 +4,12 @@ import re
 
 import jax
 import jax.numpy as jnp
+import keras
 import pytest
+import torch
 
 import jaxrnn
 from jaxrnn.interop import from_keras
-
-keras = pytest.importorskip("keras")
 
 ROW = re.compile(r"^(\S.*?)\s{2,}(\([0-9, ]*\))\s+([0-9,]+)$")
 
@@ -61,7 +61,6 @@ TORCH_MODELS = {  # (module, input shape, expected total, per-row output shape)
 
 @pytest.mark.parametrize("name", sorted(TORCH_MODELS))
 def test_torch_layout_equals_torch_numel(name):
-    torch = pytest.importorskip("torch")
     make, input_shape, expected, out_shape = TORCH_MODELS[name]
     module = make(torch.nn)
     layer, params = jaxrnn.interop.from_torch(module)

@@ -1,7 +1,7 @@
-"""Runs in a subprocess of tests/test_distributed.py, where XLA_FLAGS forces N CPU devices.
+"""Runs in a subprocess of tests/train/test_distributed.py, where XLA_FLAGS forces N CPU devices.
 
-``python tests/train/_distributed_worker.py time-scan`` compares the time-sharded linear scan with a
-sequential loop; ``errors`` checks the errors that need several devices; ``interleaved`` (with
+``python tests/train/_distributed_worker.py time-scan`` compares the time-sharded linear scan with the
+reference loop; ``errors`` checks the errors that need several devices; ``interleaved`` (with
 ``--coordinator-address HOST:PORT --num-processes 2 --process-id I``) checks that a mesh
 interleaving two processes' devices is refused. Each prints one JSON line.
 (Data-parallel training is checked by running ``experiments/data_parallel.py``.)
@@ -18,13 +18,7 @@ import pytest
 import jaxrnn
 from jaxrnn.driver.time_sharding import linear_scan
 from jaxrnn.train import distributed
-
-
-def sequential(a, b, h0):
-    def step(h, ab):
-        h = ab[0] * h + ab[1]
-        return h, h
-    return jax.lax.scan(step, h0, (a, b))[1]
+from tests.helpers import linear_loop
 
 
 def time_scan():
@@ -38,11 +32,11 @@ def time_scan():
         if dtype == np.complex64:
             a = a * np.exp(1j * rng.uniform(-1, 1, a.shape)).astype(dtype)
         h = jax.jit(lambda a, b, h0: linear_scan(a, b, h0, mesh=mesh, axis_name="time"))(a, b, h0)
-        report[name] = float(np.abs(h - sequential(a, b, h0)).max())
+        report[name] = float(np.abs(h - linear_loop(a, b, h0)).max())
         report[name + "_spec"] = str(h.sharding.spec)
     a, b, h0 = (np.asarray(x.real, np.float32) for x in (a, b, h0))
     grads = [jax.grad(lambda *args: jnp.sum(jnp.sin(f(*args))), argnums=(0, 1, 2))(a, b, h0)
-             for f in (lambda a, b, h0: linear_scan(a, b, h0, mesh=mesh, axis_name="time"), sequential)]
+             for f in (lambda a, b, h0: linear_scan(a, b, h0, mesh=mesh, axis_name="time"), linear_loop)]
     report["grad"] = max(float(np.abs(g - r).max()) for g, r in zip(*grads))
     report["min_gru"] = min_gru_over_time(mesh)
     return report

@@ -15,7 +15,8 @@ import pytest
 from jaxrnn.driver.associative import combine
 from jaxrnn.driver.time_sharding import linear_scan
 from jaxrnn.train import distributed
-from tests.spawn import ROOT, run, run_processes
+from tests.helpers import ROOT, linear_loop
+from tests.spawn import run, run_processes
 
 WORKER = str(ROOT / "tests" / "train" / "_distributed_worker.py")
 EXPERIMENT = str(ROOT / "experiments" / "data_parallel.py")
@@ -72,14 +73,6 @@ def test_mesh_interleaving_processes_is_refused():
 
 # -- one device, in this process ------------------------------------------------------------------
 
-def numpy_linear_loop(a, b, h0):
-    h, out = h0, []
-    for a_t, b_t in zip(a, b):
-        h = a_t * h + b_t
-        out.append(h)
-    return np.stack(out)
-
-
 @pytest.mark.parametrize("shape", [(1, 4), (7, 3), (12, 2, 5)])
 def test_linear_scan_matches_numpy_loop(shape):
     rng = np.random.default_rng(sum(shape))
@@ -87,7 +80,7 @@ def test_linear_scan_matches_numpy_loop(shape):
     b = rng.normal(size=shape).astype(np.float32)
     h0 = rng.normal(size=shape[1:]).astype(np.float32)
     h = linear_scan(a, b, h0, mesh=distributed.device_mesh(jax.devices()[:1]))
-    np.testing.assert_allclose(h, numpy_linear_loop(a, b, h0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(h, linear_loop(a, b, h0), rtol=1e-5, atol=1e-5)
 
 
 def test_combine_is_associative_composition():
@@ -96,9 +89,7 @@ def test_combine_is_associative_composition():
     left = combine(combine(steps[0], steps[1]), steps[2])
     right = combine(steps[0], combine(steps[1], steps[2]))
     np.testing.assert_allclose(left, right, rtol=1e-12)
-    h = 0.7
-    for a, b in steps:
-        h = a * h + b
+    h = linear_loop(*np.transpose(steps), 0.7)[-1]
     np.testing.assert_allclose(left[0] * 0.7 + left[1], h, rtol=1e-12)
 
 
