@@ -17,6 +17,7 @@ import jaxrnn
 from jaxrnn import engines
 from jaxrnn.combinators import Bidirectional, Recurrent, Stack
 from jaxrnn.engines import cudnn, xla
+from tests.engines.conftest import lstm_ref_kernel
 from tests.helpers import (
     case_id,
     close,
@@ -43,21 +44,6 @@ VARIANTS = {
 # test_xla_runner_on_a_stack_equals_the_vmapped_stack and against torch in test_torch_parity.
 CASES = pairwise(variant=tuple(VARIANTS), num_layers=(1, 2), bidirectional=(False, True),
                  batch_first=(False, True), hx=(False, True), lengths=(False, True), dropout_key=(False, True))
-
-
-def lstm_ref_kernel(x, h_0, c_0, weights, seq_lengths, input_size, hidden_size, num_layers, bidirectional):
-    """``jax.experimental.rnn.lstm`` computed by its pure-JAX reference (runs on CPU)."""
-    w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(weights, input_size, hidden_size, num_layers, bidirectional)
-    return rnn.lstm_ref(x, h_0, c_0, w_ih, w_hh, b_ih, b_hh, seq_lengths, input_size, hidden_size, num_layers,
-                        0.0, bidirectional)
-
-
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    """cuDNN's kernel replaced by ``lstm_ref`` and the backend check passed: the cudnn engine's
-    own code (conversion, layouts, lengths, dispatch) runs on CPU."""
-    monkeypatch.setattr(cudnn, "kernel", lstm_ref_kernel)
-    monkeypatch.setattr(cudnn, "backend_problem", lambda: None)
 
 
 def _engines_for(layer, dropout_key):
