@@ -5,11 +5,11 @@ half of the sequence; the target is the sum of the two marked values. Predicting
 gives MSE ~0.167. The model is one :class:`jaxrnn.MinGRUCell` (H=32) evaluated with
 ``jaxrnn.scan(..., method="associative")`` and a linear readout of its last output, trained with
 Adam in a plain optax loop; the update gate's bias gets a chrono init (time scales up to T). Writes ``adding_mingru.md`` (a table) and ``adding_mingru.png`` (the
-loss curves) to ``--out``.
+loss curves) to ``--out`` (``adding_mingru_short.*`` with ``--short``).
 
 Usage:
   python experiments/adding_mingru.py            # full run (minutes on 2 CPU cores)
-  python experiments/adding_mingru.py --short    # a few steps, for CI
+  python experiments/adding_mingru.py --short    # T=100, 300 steps: solved in seconds, for CI
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def write_results(args, runs, out):
             f"batch {args.batch}, {args.iters} Adam steps at lr {args.lr}; jax {jax.__version__} on "
             f"{jax.default_backend()}. Test set: 256 fresh sequences. Predicting the mean gives MSE 1/6 = 0.167.\n\n"
             + report.table(["method", "test MSE", "train MSE (last 50 steps)", "ms / train step (after compile)"], rows))
-    report.publish(str(out), "adding_mingru", fig, text)
+    report.publish(str(out), "adding_mingru" + ("_short" if args.short else ""), fig, text)
     print(text)
 
 
@@ -124,7 +124,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.argv = [] if argv is None else list(argv)
     if args.short:
-        args.iters, args.batch = 30, 8
+        args.steps, args.iters, args.batch = 100, 300, 32
     runs = [train(args, "associative", "associative")]
     if args.compare_sequential:
         runs.append(train(args, "sequential", "sequential"))

@@ -6,7 +6,8 @@ hidden size, data order (truncated BPTT over contiguous streams), optimizer and 
 Reference points: a uniform guess over the vocabulary costs ``log2(V)`` bits/char; a unigram
 (character frequency) model costs its entropy, both measured on the held-out split here.
 
-Run: ``python experiments/charlm_bpc.py`` (full) or ``--short`` (a few steps, for CI).
+Run: ``python experiments/charlm_bpc.py`` (full) or ``--short`` (100 steps on 100,000
+characters: each cell gets below the unigram reference, for CI).
 """
 
 import math
@@ -43,7 +44,7 @@ def main(argv=None):
     parser = report.parser(__doc__)
     args = parser.parse_args(argv)
     chars, steps, hidden, batch, seq_len, eval_every = (
-        (100_000, 10, 32, 8, 32, 10) if args.short else (2_000_000, 1200, 256, 32, 64, 200))
+        (100_000, 100, 32, 8, 32, 50) if args.short else (2_000_000, 1200, 256, 32, 64, 200))
     text = corpus.default_corpus(chars)
     vocab = corpus.Vocab.from_text(text)
     train_ids, valid_ids = corpus.split(vocab.encode(text), 0.05)

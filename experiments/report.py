@@ -12,10 +12,11 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
-    """The command line every experiment shares: ``--short`` (a few steps, for CI) and ``--out``
-    (where the results go, ``experiments/results`` by default); a script adds its own options."""
+    """The command line every experiment shares: ``--short`` (a run of seconds that still shows
+    the outcome, for CI) and ``--out`` (where the results go, ``experiments/results`` by default);
+    a script adds its own options."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--short", action="store_true", help="a few steps (CI)")
+    p.add_argument("--short", action="store_true", help="a run of seconds that still shows the outcome (CI)")
     p.add_argument("--out", default=RESULTS, help="folder for the table, plot and JSON (default: %(default)s)")
     return p
 
