@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import custom_batching
 
-from jaxrnn.interop.flax import _apply_layer, _init_layer
+from jaxrnn.interop.wrapping import apply_layer, init_layer
 from jaxrnn.layers import GRU, LSTM, RNN
 
 
@@ -55,20 +55,20 @@ class EqxRNN(eqx.Module):
             raise ValueError(f"input_size is required for a {type(layer).__name__} (only torch-shaped "
                              "layers know theirs), got None")
         self.layer = layer
-        self.params = _init_layer(layer, key, input_size, preset)
+        self.params = init_layer(layer, key, input_size, preset)
         self.fast_vmap = bool(fast_vmap)
 
     def __call__(self, x, hx=None, *, seq_lengths=None, key=None):
         torch_shaped = isinstance(self.layer, (RNN, LSTM, GRU))
         if not (self.fast_vmap and torch_shaped and jnp.ndim(x) == 2):
-            return _apply_layer(self.layer, self.params, x, hx, seq_lengths=seq_lengths, key=key)
+            return apply_layer(self.layer, self.params, x, hx, seq_lengths=seq_lengths, key=key)
         try:
             return _per_example(self.layer)(self.params, x, hx, seq_lengths, key)
         except ValueError:
             # JAX cannot differentiate a batching rule that has not been applied yet: a gradient
             # taken inside the vmap, or of an unbatched call. The plain call computes the same
             # function (and raises the same error, if the inputs are wrong).
-            return _apply_layer(self.layer, self.params, x, hx, seq_lengths=seq_lengths, key=key)
+            return apply_layer(self.layer, self.params, x, hx, seq_lengths=seq_lengths, key=key)
 
 
 def _per_example(layer):

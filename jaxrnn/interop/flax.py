@@ -23,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
+from jaxrnn.interop.wrapping import apply_layer, init_layer
 from jaxrnn.layers import GRU, LSTM, RNN
 
 _KINDS = ("SimpleCell", "LSTMCell", "OptimizedLSTMCell", "GRUCell")
@@ -250,32 +251,6 @@ def from_flax(module, variables=None):
 # -- Flax modules wrapping any jaxrnn layer ------------------------------------------------------------
 
 
-def _init_layer(layer, key, input_size: int, preset: str = "torch"):
-    """Params of a torch-shaped layer (``layer.init(key)``) or a sequence layer (``init(key, I)``)."""
-    if isinstance(layer, (RNN, LSTM, GRU)):
-        return layer.init(key, preset=preset)
-    is_cell = isinstance(layer, (ElmanCell, LSTMCell, GRUCell))
-    if is_cell or not (hasattr(layer, "init") and hasattr(layer, "apply") and hasattr(layer, "output_size")):
-        raise TypeError("layer must be a jaxrnn RNN/LSTM/GRU or a sequence layer (Recurrent, "
-                        f"Bidirectional, Stack; wrap a cell in jaxrnn.Recurrent), got {type(layer).__name__}")
-    return layer.init(key, input_size, preset=preset)
-
-
-def _apply_layer(layer, params, x, hx=None, *, seq_lengths=None, key=None):
-    """Runs ``layer``; sequence layers take ``x: (T, I)`` or ``(B, T, I)`` (``jax.vmap`` over B)."""
-    if isinstance(layer, (RNN, LSTM, GRU)):
-        return layer.apply(params, x, hx, seq_lengths=seq_lengths, key=key)
-    if x.ndim == 2:
-        return layer.apply(params, x, hx, seq_length=seq_lengths, key=key)
-    keys = None if key is None else jax.random.split(key, x.shape[0])
-
-    def one(x_b, c_b, len_b, k_b):
-        return layer.apply(params, x_b, c_b, seq_length=len_b, key=k_b)
-
-    axes = tuple(None if a is None else 0 for a in (hx, seq_lengths, keys))
-    return jax.vmap(one, in_axes=(0, *axes))(x, hx, seq_lengths, keys)
-
-
 class LinenRNN(nn.Module):
     """A Flax linen module running any jaxrnn layer; its params are the layer's params pytree.
 
@@ -299,9 +274,9 @@ class LinenRNN(nn.Module):
     @nn.compact
     def __call__(self, x, hx=None, *, seq_lengths=None, deterministic: bool = True):
         """``x`` as the layer takes it; returns the layer's ``(output, state)``."""
-        params = self.param("layer", lambda key: _init_layer(self.layer, key, x.shape[-1], self.preset))
+        params = self.param("layer", lambda key: init_layer(self.layer, key, x.shape[-1], self.preset))
         key = None if deterministic else self.make_rng("dropout")
-        return _apply_layer(self.layer, params, x, hx, seq_lengths=seq_lengths, key=key)
+        return apply_layer(self.layer, params, x, hx, seq_lengths=seq_lengths, key=key)
 
 
 def _is_variable(v) -> bool:
@@ -339,7 +314,7 @@ class NNXRNN(nnx.Module):
             raise ValueError(f"input_size is required for a {type(layer).__name__} (only torch-shaped "
                              "layers know theirs), got None")
         self.layer = layer
-        self.params = nnx.data(jax.tree.map(nnx.Param, _init_layer(layer, rngs.params(), input_size, preset)))
+        self.params = nnx.data(jax.tree.map(nnx.Param, init_layer(layer, rngs.params(), input_size, preset)))
         self.rngs = rngs
         self.deterministic = deterministic
 
@@ -353,4 +328,4 @@ class NNXRNN(nnx.Module):
         key = None
         if not deterministic and getattr(self.layer, "dropout", 0.0) > 0:
             key = (self.rngs if rngs is None else rngs).dropout()
-        return _apply_layer(self.layer, self.layer_params(), x, hx, seq_lengths=seq_lengths, key=key)
+        return apply_layer(self.layer, self.layer_params(), x, hx, seq_lengths=seq_lengths, key=key)

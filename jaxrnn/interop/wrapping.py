@@ -1,0 +1,35 @@
+"""What every framework wrapper of a jaxrnn layer (Flax linen and NNX, Equinox) does the same way:
+create the layer's params and run the layer on a batch, whatever kind of layer it is."""
+
+from __future__ import annotations
+
+import jax
+
+from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
+from jaxrnn.layers import GRU, LSTM, RNN
+
+
+def init_layer(layer, key, input_size: int, preset: str = "torch"):
+    """Params of a torch-shaped layer (``layer.init(key)``) or a sequence layer (``init(key, I)``)."""
+    if isinstance(layer, (RNN, LSTM, GRU)):
+        return layer.init(key, preset=preset)
+    is_cell = isinstance(layer, (ElmanCell, LSTMCell, GRUCell))
+    if is_cell or not (hasattr(layer, "init") and hasattr(layer, "apply") and hasattr(layer, "output_size")):
+        raise TypeError("layer must be a jaxrnn RNN/LSTM/GRU or a sequence layer (Recurrent, "
+                        f"Bidirectional, Stack; wrap a cell in jaxrnn.Recurrent), got {type(layer).__name__}")
+    return layer.init(key, input_size, preset=preset)
+
+
+def apply_layer(layer, params, x, hx=None, *, seq_lengths=None, key=None):
+    """Runs ``layer``; sequence layers take ``x: (T, I)`` or ``(B, T, I)`` (``jax.vmap`` over B)."""
+    if isinstance(layer, (RNN, LSTM, GRU)):
+        return layer.apply(params, x, hx, seq_lengths=seq_lengths, key=key)
+    if x.ndim == 2:
+        return layer.apply(params, x, hx, seq_length=seq_lengths, key=key)
+    keys = None if key is None else jax.random.split(key, x.shape[0])
+
+    def one(x_b, c_b, len_b, k_b):
+        return layer.apply(params, x_b, c_b, seq_length=len_b, key=k_b)
+
+    axes = tuple(None if a is None else 0 for a in (hx, seq_lengths, keys))
+    return jax.vmap(one, in_axes=(0, *axes))(x, hx, seq_lengths, keys)
