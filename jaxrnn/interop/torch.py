@@ -142,6 +142,28 @@ def to_torch(layer, params):
     """
     import torch
 
+    module, cell = _empty_module(torch, layer, params)
+
+    dtype = jnp.dtype((params["w_ih"] if isinstance(params, dict) else _first_weight(params)).dtype)
+    torch_dtype = getattr(torch, dtype.name)
+    wide = np.float64 if dtype == np.float64 else np.float32  # what numpy hands to torch
+    module = module.to(torch_dtype)
+    state = {}
+    for path, key, name in _param_names(layer):
+        p = _at(params, path)
+        value = np.asarray(p[key], wide) if key in p else _torch_bias_hh(cell, p, wide)
+        state[name] = torch.from_numpy(np.array(value, wide)).to(torch_dtype)
+    module.load_state_dict(state, strict=True)
+    return module
+
+
+def _first_weight(params):
+    first = params[0]
+    return first["fwd"]["w_ih"] if "fwd" in first else first["w_ih"]
+
+
+def _empty_module(torch, layer, params):
+    """``(torch module shaped like layer, its cell)`` after checking ``params`` against ``layer``."""
     if isinstance(layer, (ElmanCell, LSTMCell, GRUCell)):
         cell = layer
         if isinstance(layer, LSTMCell) and layer.proj_size:
@@ -172,20 +194,4 @@ def to_torch(layer, params):
         module = getattr(torch.nn, type(layer).__name__)(layer.input_size, layer.hidden_size, **kwargs)
     else:
         raise TypeError(f"layer must be a jaxrnn RNN, LSTM, GRU or cell, got {type(layer).__name__}")
-
-    dtype = jnp.dtype((params["w_ih"] if isinstance(params, dict) else _first_weight(params)).dtype)
-    torch_dtype = getattr(torch, dtype.name)
-    wide = np.float64 if dtype == np.float64 else np.float32  # what numpy hands to torch
-    module = module.to(torch_dtype)
-    state = {}
-    for path, key, name in _param_names(layer):
-        p = _at(params, path)
-        value = np.asarray(p[key], wide) if key in p else _torch_bias_hh(cell, p, wide)
-        state[name] = torch.from_numpy(np.array(value, wide)).to(torch_dtype)
-    module.load_state_dict(state, strict=True)
-    return module
-
-
-def _first_weight(params):
-    first = params[0]
-    return first["fwd"]["w_ih"] if "fwd" in first else first["w_ih"]
+    return module, cell
