@@ -8,6 +8,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import jaxrnn
+
+# The torch-shaped layers, 4 inputs and 6 units, one for each option that changes the math; call
+# with the options a test varies (num_layers, bidirectional, engine, ...).
+LAYER_VARIANTS = {
+    "rnn_tanh": lambda **kw: jaxrnn.RNN(4, 6, **kw),
+    "rnn_relu_single_bias": lambda **kw: jaxrnn.RNN(4, 6, nonlinearity="relu", double_bias=False, **kw),
+    "lstm": lambda **kw: jaxrnn.LSTM(4, 6, **kw),
+    "lstm_proj": lambda **kw: jaxrnn.LSTM(4, 6, proj_size=3, **kw),
+    "lstm_no_bias": lambda **kw: jaxrnn.LSTM(4, 6, bias=False, **kw),
+    "lstm_single_bias": lambda **kw: jaxrnn.LSTM(4, 6, double_bias=False, **kw),
+    "gru": lambda **kw: jaxrnn.GRU(4, 6, **kw),
+    "gru_reset_before": lambda **kw: jaxrnn.GRU(4, 6, reset_after=False, **kw),
+    "gru_reset_before_single_bias": lambda **kw: jaxrnn.GRU(4, 6, reset_after=False, double_bias=False, **kw),
+    "gru_b_hn": lambda **kw: jaxrnn.GRU(4, 6, double_bias=False, **kw),
+    "gru_no_bias": lambda **kw: jaxrnn.GRU(4, 6, bias=False, **kw),
+}
+# One variant of each recurrence: Elman, LSTM without and with a projection, GRU with the reset
+# gate applied after and before the matmul.
+LAYER_FAMILIES = ("rnn_tanh", "lstm", "lstm_proj", "gru", "gru_reset_before")
+
 
 def close(a, b, tol, rtol=None):
     """Asserts two pytrees of arrays are equal within ``tol`` (absolute; relative too unless
@@ -65,12 +86,18 @@ def random_hx(layer, batch, key):
     return h
 
 
+def every_output_loss(*outputs):
+    """A scalar that moves with every leaf of ``outputs`` (each through a phase of its own), so its
+    gradients run back from every output; complex leaves count by their real part."""
+    leaves = jax.tree.leaves(outputs)
+    return sum(jnp.sum(jnp.sin(jnp.real(a).astype(jnp.float32) + 0.1 * i)) for i, a in enumerate(leaves))
+
+
 def outputs_and_grads(layer, params, x, hx, lengths, key=None):
-    """Jitted ``((out, state), d loss / d (params, x, hx))`` for a loss that touches every output."""
+    """Jitted ``((out, state), d loss / d (params, x, hx))`` for ``every_output_loss``."""
     def loss(params, x, hx):
         out, state = layer.apply(params, x, hx, seq_lengths=lengths, key=key)
-        leaves = [out] + list(jax.tree.leaves(state))
-        return sum(jnp.sum(jnp.sin(a.astype(jnp.float32) + 0.1 * i)) for i, a in enumerate(leaves)), (out, state)
+        return every_output_loss(out, state), (out, state)
 
     (_, outputs), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))(params, x, hx)
     return outputs, grads

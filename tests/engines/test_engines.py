@@ -19,6 +19,7 @@ from jaxrnn.combinators import Bidirectional, Recurrent, Stack
 from jaxrnn.engines import cudnn, xla
 from tests.engines.conftest import lstm_ref_kernel
 from tests.helpers import (
+    LAYER_VARIANTS,
     case_id,
     close,
     layer_input,
@@ -27,22 +28,9 @@ from tests.helpers import (
     random_hx,
 )
 
-VARIANTS = {
-    "rnn_tanh": lambda **kw: jaxrnn.RNN(4, 6, **kw),
-    "rnn_relu_single_bias": lambda **kw: jaxrnn.RNN(4, 6, nonlinearity="relu", double_bias=False, **kw),
-    "lstm": lambda **kw: jaxrnn.LSTM(4, 6, **kw),
-    "lstm_proj": lambda **kw: jaxrnn.LSTM(4, 6, proj_size=3, **kw),
-    "lstm_no_bias": lambda **kw: jaxrnn.LSTM(4, 6, bias=False, **kw),
-    "lstm_single_bias": lambda **kw: jaxrnn.LSTM(4, 6, double_bias=False, **kw),
-    "gru": lambda **kw: jaxrnn.GRU(4, 6, **kw),
-    "gru_reset_before": lambda **kw: jaxrnn.GRU(4, 6, reset_after=False, **kw),
-    "gru_reset_before_single_bias": lambda **kw: jaxrnn.GRU(4, 6, reset_after=False, double_bias=False, **kw),
-    "gru_b_hn": lambda **kw: jaxrnn.GRU(4, 6, double_bias=False, **kw),
-    "gru_no_bias": lambda **kw: jaxrnn.GRU(4, 6, bias=False, **kw),
-}
 # Stacks of 3+ layers (one scanned loop over layers 2..L) are compared in
 # test_xla_runner_on_a_stack_equals_the_vmapped_stack and against torch in test_torch_parity.
-CASES = pairwise(variant=tuple(VARIANTS), num_layers=(1, 2), bidirectional=(False, True),
+CASES = pairwise(variant=tuple(LAYER_VARIANTS), num_layers=(1, 2), bidirectional=(False, True),
                  batch_first=(False, True), hx=(False, True), lengths=(False, True), dropout_key=(False, True))
 
 
@@ -72,7 +60,7 @@ def _record_engines(monkeypatch) -> list:
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_every_engine_equals_the_reference(case, fake_gpu):
     dropout = 0.3 if case["dropout_key"] else 0.0
-    layer = VARIANTS[case["variant"]](num_layers=case["num_layers"], bidirectional=case["bidirectional"],
+    layer = LAYER_VARIANTS[case["variant"]](num_layers=case["num_layers"], bidirectional=case["bidirectional"],
                                       batch_first=case["batch_first"], dropout=dropout, engine="reference")
     keys = jax.random.split(jax.random.key(sum(map(ord, case_id(case)))), 4)
     params = layer.init(keys[0])
@@ -228,7 +216,7 @@ def test_xla_runner_on_a_stack_equals_the_vmapped_stack(layers):
 def test_xla_with_the_input_projection_hoisted_equals_the_reference(variant, monkeypatch):
     """The accelerator form of the xla engine (``x @ W_ih^T`` for all steps before the loop)."""
     monkeypatch.setattr(xla, "hoist_input_projection", lambda: True)
-    layer = VARIANTS[variant](num_layers=2, bidirectional=True, engine="reference")
+    layer = LAYER_VARIANTS[variant](num_layers=2, bidirectional=True, engine="reference")
     keys = jax.random.split(jax.random.key(3), 3)
     params, x = layer.init(keys[0]), layer_input(layer, 3, 6, keys[1])
     hx, lengths = random_hx(layer, 3, keys[2]), jnp.array([6, 0, 2])

@@ -18,26 +18,25 @@ import torch
 
 import jaxrnn
 from jaxrnn.interop import from_torch, to_torch
-from tests.helpers import close, outputs_and_grads, random_hx
+from tests.helpers import (
+    LAYER_FAMILIES,
+    LAYER_VARIANTS,
+    close,
+    outputs_and_grads,
+    random_hx,
+)
 
 BF16 = jnp.bfloat16
-MAKERS = {
-    "rnn": lambda **kw: jaxrnn.RNN(4, 6, **kw),
-    "lstm": lambda **kw: jaxrnn.LSTM(4, 6, **kw),
-    "lstm_proj": lambda **kw: jaxrnn.LSTM(4, 6, proj_size=3, **kw),
-    "gru": lambda **kw: jaxrnn.GRU(4, 6, **kw),
-    "gru_reset_before": lambda **kw: jaxrnn.GRU(4, 6, reset_after=False, **kw),
-}
 
 
 def _cast(tree, dtype):
     return jax.tree.map(lambda a: a.astype(dtype), tree)
 
 
-@pytest.mark.parametrize("name,engine", [(name, "xla") for name in MAKERS]
+@pytest.mark.parametrize("name,engine", [(name, "xla") for name in LAYER_FAMILIES]
                          + [("lstm", "reference"), ("gru_reset_before", "reference")])
 def test_bfloat16_everywhere_stays_close_to_float32(name, engine):
-    model = MAKERS[name](bidirectional=True, engine=engine)
+    model = LAYER_VARIANTS[name](bidirectional=True, engine=engine)
     params = _cast(model.init(jax.random.key(0)), BF16)
     x = jax.random.normal(jax.random.key(1), (7, 3, 4)).astype(BF16)
     lengths = jnp.array([7, 0, 4])
