@@ -1,4 +1,5 @@
-"""Subprocess helpers for tests that need several (forced CPU) devices or several processes.
+"""Subprocess helpers for tests that need a fresh interpreter: a program reloaded elsewhere, other
+environment variables, a script run end to end, several (forced CPU) devices, several processes.
 
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` only works before jax starts, so such
 checks run in fresh interpreters, on CPU, joined over 127.0.0.1, each bounded by ``TIMEOUT_S``.
@@ -16,14 +17,15 @@ from tests.helpers import ROOT
 TIMEOUT_S = 300  # generous: CI machines may be shared; nothing may hang forever
 
 
-def worker_env(devices):
+def worker_env(devices, env=None):
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
-    return dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS=flags.strip())
+    return {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags.strip(), **(env or {})}
 
 
-def run(args, *, devices, check=True):
-    """Runs ``python ARGS`` in one process with ``devices`` CPU devices."""
-    proc = subprocess.run([sys.executable, *args], env=worker_env(devices), cwd=ROOT,
+def run(args, *, devices=1, check=True, env=None):
+    """Runs ``python ARGS`` in one process with ``devices`` CPU devices and the variables in ``env``
+    besides this one's, from the repository's root; asserts it exits 0 unless ``check`` is False."""
+    proc = subprocess.run([sys.executable, *args], env=worker_env(devices, env), cwd=ROOT,
                           capture_output=True, text=True, timeout=TIMEOUT_S)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]

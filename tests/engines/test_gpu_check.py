@@ -2,17 +2,14 @@
 markdown and JSON; on CPU the cuDNN engine reports why it did not run."""
 
 import json
-import subprocess
-import sys
 
 from tests.helpers import ROOT
+from tests.spawn import run
 
 
 def test_gpu_check_smoke_run_writes_markdown_and_json(tmp_path):
     out = tmp_path / "gpu_check"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--smoke", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run([str(ROOT / "scripts" / "gpu_check.py"), "--smoke", "--out", str(out)])
     result = json.loads(out.with_suffix(".json").read_text())
     assert [r["status"] for r in result["parity"] if r["engine"] == "xla"] == ["ok"]
     assert "it needs an NVIDIA GPU" in next(r["status"] for r in result["parity"] if r["engine"] == "cudnn")

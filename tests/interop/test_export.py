@@ -1,10 +1,6 @@
 """A layer's ``apply`` and ``step`` exported with ``jax.export`` and a symbolic batch size,
 serialized, reloaded in a fresh process and equal to the direct call."""
 
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +8,7 @@ import pytest
 from jax import export
 
 import jaxrnn
+from tests.spawn import run
 
 RELOAD = """
 import sys, jax, numpy as np
@@ -27,10 +24,7 @@ np.savez(sys.argv[3], *jax.tree.leaves(out))
 def _reload_and_call(tmp_path, exported, args):
     (tmp_path / "f.bin").write_bytes(exported.serialize())
     np.savez(tmp_path / "args.npz", **{f"a{i}": np.asarray(a) for i, a in enumerate(jax.tree.leaves((args, {})))})
-    proc = subprocess.run([sys.executable, "-c", RELOAD, str(tmp_path / "f.bin"), str(tmp_path / "args.npz"),
-                           str(tmp_path / "out.npz")], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run(["-c", RELOAD, str(tmp_path / "f.bin"), str(tmp_path / "args.npz"), str(tmp_path / "out.npz")])
     out = np.load(tmp_path / "out.npz")
     return [out[f"arr_{i}"] for i in range(len(out.files))]
 

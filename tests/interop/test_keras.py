@@ -9,6 +9,7 @@ import pytest
 import jaxrnn
 from jaxrnn.interop import from_keras, to_keras
 from tests.helpers import randomized
+from tests.spawn import run
 
 I, T, B, H = 5, 7, 3, 4
 
@@ -221,15 +222,10 @@ def test_from_keras_refuses_a_layer_between_recurrent_layers_and_maps_dropout_th
 
 
 def test_to_keras_without_the_jax_backend_says_to_set_it():
-    import os
-    import subprocess
-    import sys
-
     code = ("import jaxrnn\nfrom jaxrnn.interop import to_keras\nlayer = jaxrnn.GRU(3, 4, batch_first=True)\n"
             "import jax\nto_keras(layer, layer.init(jax.random.key(0)))")
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}  # Keras's default backend; not installed here
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # tensorflow: Keras's default backend; not installed here
+    proc = run(["-c", code], check=False, env={"KERAS_BACKEND": "tensorflow"})
     assert proc.returncode != 0
     assert "set the environment variable KERAS_BACKEND=jax" in proc.stderr, proc.stderr[-2000:]
 
