@@ -130,7 +130,7 @@ def _newton_step(options, jac, r):
 
 def _forward(step, options, params, xs, s0, valid, start):
     evaluate, jacobians, prev = _problem(step, params, xs, s0, valid, start)
-    states = jnp.broadcast_to(s0, (xs.shape[0],) + s0.shape)
+    states = jnp.broadcast_to(s0, valid.shape + s0.shape)
     f = evaluate(states)
     init = (jnp.asarray(0), states, f, jnp.max(jnp.abs(f - states)))
 

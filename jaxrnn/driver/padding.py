@@ -30,7 +30,8 @@ def _widen(flag, like):
 
 
 def zero_padding(xs, valid):
-    """``xs`` with the inputs of padded steps replaced by zeros (``valid=None``: every step valid).
+    """``xs`` (an array or a pytree of arrays) with the inputs of padded steps replaced by zeros
+    (``valid=None``: every step valid).
 
     Examples:
       >>> zero_padding(jnp.array([[1.0], [jnp.nan]]), jnp.array([True, False])).tolist()
@@ -38,7 +39,7 @@ def zero_padding(xs, valid):
     """
     if valid is None:
         return xs
-    return jnp.where(_widen(valid, xs), xs, jnp.zeros_like(xs))
+    return jax.tree.map(lambda a: jnp.where(_widen(valid, a), a, jnp.zeros_like(a)), xs)
 
 
 def select(valid, new, old, y):

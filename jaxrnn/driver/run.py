@@ -26,7 +26,8 @@ def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False
     Args:
       cell: any object following the cell protocol (see :mod:`jaxrnn.cells`).
       params: the cell's parameters.
-      xs: ``(T, I)`` one unbatched sequence (use ``jax.vmap`` for batches).
+      xs: ``(T, I)`` one unbatched sequence (use ``jax.vmap`` for batches); for a cell whose step
+        reads several tensors, a tuple or dict of arrays with a leading T (e.g. ``(q, k, v)``).
       carry: the initial carry; ``None`` means zeros (``cell.initial_carry``). It is carried in
         the state dtype (:mod:`jaxrnn.precision`: float32 when the cell computes in 16 bits).
       seq_length: scalar int in ``[0, T]``; ``None`` means T.
@@ -97,20 +98,37 @@ def _check_resets(resets, steps: int):
     return jnp.asarray(resets)
 
 
+def _check_xs(xs):
+    """``xs`` as one sequence: a ``(T, input_size)`` floating array, or (for cells whose step reads
+    several tensors, e.g. the ops' cells) a tuple or dict of floating arrays with one leading T."""
+    if isinstance(xs, (tuple, list, dict)):
+        flat, tree = jax.tree_util.tree_flatten_with_path(xs)
+        if not flat:
+            raise ValueError("xs must hold at least one array, got an empty container")
+        leaves = [_checks.float_array(f"xs{jax.tree_util.keystr(path)}", leaf) for path, leaf in flat]
+        steps = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
+        if len(steps) != 1 or None in steps:
+            shapes = [tuple(leaf.shape) for leaf in leaves]
+            raise ValueError(f"xs: every array must have the same leading time axis T, got shapes {shapes}")
+        return jax.tree.unflatten(tree, leaves)
+    xs = _checks.float_array("xs", xs)
+    if xs.ndim != 2:
+        raise ValueError(f"xs must have shape (T, input_size) (one unbatched sequence), got {tuple(xs.shape)}")
+    return xs
+
+
 def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
     """Checks the arguments (the entry point's one validation), then :func:`evaluate`."""
     _checks.cell("cell", cell)
     method = _method(method)
-    xs = _checks.float_array("xs", xs)
-    if xs.ndim != 2:
-        raise ValueError(f"xs must have shape (T, input_size) (one unbatched sequence), got {tuple(xs.shape)}")
+    xs = _check_xs(xs)
     _checks.boolean("reverse", reverse)
     _checks.positive_int("unroll", unroll)
     for leaf in jax.tree.leaves(carry):  # floating, or complex (LRU)
         dtype = _checks.array("carry", leaf).dtype
         if not jnp.issubdtype(dtype, jnp.inexact):
             raise TypeError(f"carry must have a floating dtype, got {dtype}")
-    steps = xs.shape[0]
+    steps = jax.tree.leaves(xs)[0].shape[0]
     if seq_length is not None:
         seq_length = _checks.lengths("seq_length", seq_length, steps)
         if seq_length.ndim != 0:
@@ -136,9 +154,9 @@ def evaluate(cell, params, xs, carry, seq_length, reverse, unroll, method, reset
         carry, ys = jax.lax.scan(step, carry, xs, reverse=reverse, unroll=unroll)
         return ys, carry, None
 
-    steps = xs.shape[0]
+    steps = jax.tree.leaves(xs)[0].shape[0]
     valid, start = padding.flags(steps, seq_length, resets, reverse)
-    xs_p = padding.zero_padding(xs[::-1] if reverse else xs, valid)
+    xs_p = padding.zero_padding(jax.tree.map(lambda a: a[::-1], xs) if reverse else xs, valid)
     info = None
     if isinstance(method, Associative) and steps:
         ys, carry = associative(cell, params, xs_p, carry, valid, start, method)
@@ -150,5 +168,5 @@ def evaluate(cell, params, xs, carry, seq_length, reverse, unroll, method, reset
         guarded = padding.guard(lambda c, x: cell.apply(params, c, x), carry)
         carry, ys = jax.lax.scan(guarded, carry, (xs_p, valid, start), unroll=unroll)
         if isinstance(method, Newton):
-            info = NewtonInfo(jnp.asarray(0), jnp.asarray(True), jnp.asarray(0.0, xs.dtype))
+            info = NewtonInfo(jnp.asarray(0), jnp.asarray(True), jnp.asarray(0.0, state))
     return (ys[::-1] if reverse else ys), carry, info

@@ -125,3 +125,41 @@ def test_unroll_gives_same_result():
     cell = jaxrnn.LSTMCell(4)
     params, xs = _setup(cell)
     close(jaxrnn.scan(cell, params, xs, unroll=4, seq_length=6), jaxrnn.scan(cell, params, xs, seq_length=6), 1e-6, rtol=0)
+
+
+class _GatedSum:
+    """A cell whose step reads two tensors ``x = (a, g)``: ``h' = sigmoid(g) * h + a`` (no params)."""
+
+    hidden_size = output_size = 3
+
+    def init(self, key, input_size, *, preset="torch", dtype=jnp.float32):
+        return {}
+
+    def initial_carry(self, dtype=jnp.float32):
+        return jnp.zeros(3, dtype)
+
+    def apply(self, params, carry, x):
+        a, g = x
+        h = jax.nn.sigmoid(g) * carry + a
+        return h, 2 * h
+
+
+@pytest.mark.parametrize("method", ["sequential", "newton"])
+def test_a_step_may_read_a_tuple_of_tensors(method):
+    a, g = jax.random.normal(jax.random.key(0), (2, 6, 3))
+    g = g.at[4:].set(jnp.nan)  # padding
+    ys, h = jaxrnn.scan(_GatedSum(), {}, (a, g), seq_length=4, reverse=True, method=method)
+    expected, carry = [], jnp.zeros(3)
+    for t in (3, 2, 1, 0):
+        carry = jax.nn.sigmoid(g[t]) * carry + a[t]
+        expected.append(2 * carry)
+    close(ys, jnp.concatenate([jnp.stack(expected[::-1]), jnp.zeros((2, 3))]), 1e-5)
+    close(h, carry, 1e-5)
+
+
+def test_a_tuple_of_tensors_must_share_its_time_axis():
+    with pytest.raises(ValueError, match=r"xs: every array must have the same leading time axis T, got shapes "
+                                         r"\[\(6, 3\), \(5, 3\)\]"):
+        jaxrnn.scan(_GatedSum(), {}, (jnp.ones((6, 3)), jnp.ones((5, 3))))
+    with pytest.raises(TypeError, match=r"xs\[1\] must have a floating dtype, got int32"):
+        jaxrnn.scan(_GatedSum(), {}, (jnp.ones((6, 3)), jnp.ones((6, 3), jnp.int32)))
