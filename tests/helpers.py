@@ -76,6 +76,13 @@ def layer_input(layer, batch, steps, key, dtype=jnp.float32):
     return jax.random.normal(key, shape, dtype)
 
 
+def valid_steps(lengths, steps, batch_first=True):
+    """The mask of each row's valid steps, its first ``lengths[b]``: a bool ``(B, T)`` numpy array,
+    ``(T, B)`` unless ``batch_first``."""
+    mask = np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
+    return mask if batch_first else mask.T
+
+
 def random_hx(layer, batch, key):
     """A random torch-shaped ``hx`` for ``layer`` (``(h_0, c_0)`` for an LSTM)."""
     ld = layer.num_layers * layer.num_directions

@@ -15,6 +15,7 @@ from tests.helpers import (
     close,
     every_output_loss,
     random_hx,
+    valid_steps,
 )
 
 LENGTHS = (6, 4, 0)  # T = 6
@@ -29,7 +30,7 @@ def test_nan_and_inf_in_padding_never_reach_a_gradient(name, engine, fake_gpu):
     params = layer.init(keys[0])
     x = jax.random.normal(keys[1], (max(LENGTHS), len(LENGTHS), layer.input_size))
     hx = random_hx(layer, len(LENGTHS), keys[2])
-    valid = jnp.arange(x.shape[0])[:, None, None] < jnp.array(LENGTHS)[None, :, None]
+    valid = valid_steps(LENGTHS, x.shape[0], batch_first=False)[..., None]
 
     def batch(params, x, hx, fill):
         out, state = layer.apply(params, jnp.where(valid, x, fill), hx, seq_lengths=jnp.array(LENGTHS))

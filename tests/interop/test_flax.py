@@ -10,7 +10,7 @@ from flax import nnx
 
 import jaxrnn
 from jaxrnn.interop import NNXRNN, LinenRNN, from_flax
-from tests.helpers import randomized, summing_task
+from tests.helpers import randomized, summing_task, valid_steps
 
 I, T, B, H = 5, 6, 3, 4
 CELLS = {
@@ -285,8 +285,7 @@ def test_from_flax_nnx_rnn_matches_outputs_and_carry(kind):
     carry, ys = rnn(x, seq_lengths=lengths)
     layer, params = from_flax(rnn)
     out, state = layer.apply(params, x, seq_lengths=lengths)
-    mask = (jnp.arange(T)[None, :] < lengths[:, None])[..., None]
-    np.testing.assert_allclose(out, jnp.where(mask, ys, 0.0), atol=1e-5)
+    np.testing.assert_allclose(out, jnp.where(valid_steps(lengths, T)[..., None], ys, 0.0), atol=1e-5)
     parts = state if isinstance(state, tuple) else (state,)
     _same_carry(kind, carry, *[p[0] for p in parts])
 
@@ -320,8 +319,7 @@ def test_from_flax_bidirectional_stacks(api):
         assert from_flax(nnx.Sequential(*stack))[0] == layer
     assert layer.num_layers == 2 and layer.bidirectional and layer.batch_first
     out, _ = layer.apply(params, x, seq_lengths=lengths)
-    mask = (jnp.arange(T)[None, :] < lengths[:, None])[..., None]
-    np.testing.assert_allclose(out, jnp.where(mask, ys, 0.0), atol=1e-5)
+    np.testing.assert_allclose(out, jnp.where(valid_steps(lengths, T)[..., None], ys, 0.0), atol=1e-5)
 
 
 def test_from_flax_errors_name_the_received_type_fully():

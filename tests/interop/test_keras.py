@@ -8,7 +8,7 @@ import pytest
 
 import jaxrnn
 from jaxrnn.interop import from_keras, to_keras
-from tests.helpers import randomized
+from tests.helpers import randomized, valid_steps
 from tests.spawn import run
 
 I, T, B, H = 5, 7, 3, 4
@@ -174,7 +174,7 @@ def test_from_keras_of_a_sequential_model_with_masking_and_a_head():
     recurrent = keras.Sequential([keras.Input((T, I)), keras.layers.Masking(0.0), *model.layers[1:3]])
     want = np.asarray(recurrent(x))
     out, (h_n, _) = layer.apply(params, x, seq_lengths=lengths)
-    valid = np.arange(T)[None, :] < np.asarray(lengths)[:, None]
+    valid = valid_steps(lengths, T)
     np.testing.assert_allclose(np.asarray(out)[valid], want[valid], atol=2e-5)
     np.testing.assert_allclose(h_n[-1, 1], want[1, 3], atol=2e-5)  # the state after the last valid step
 
