@@ -83,6 +83,13 @@ def valid_steps(lengths, steps, batch_first=True):
     return mask if batch_first else mask.T
 
 
+def random_carry(cell, key, scale=1.0):
+    """A random carry for ``cell``, shaped like its ``initial_carry()``: N(0, scale^2) entries."""
+    leaves, tree = jax.tree.flatten(cell.initial_carry())
+    keys = jax.random.split(key, len(leaves))
+    return jax.tree.unflatten(tree, [scale * jax.random.normal(k, a.shape, a.dtype) for k, a in zip(keys, leaves)])
+
+
 def random_hx(layer, batch, key):
     """A random torch-shaped ``hx`` for ``layer`` (``(h_0, c_0)`` for an LSTM)."""
     ld = layer.num_layers * layer.num_directions

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxrnn
-from tests.helpers import linear_loop, sigmoid
+from tests.helpers import linear_loop, random_carry, sigmoid
 
 T, I, H = 19, 3, 4
 RESETS = np.zeros(T, bool)
@@ -19,13 +19,6 @@ def rel_err(a, b):
     errs = [np.max(np.abs(np.asarray(x) - np.asarray(y))) / max(np.max(np.abs(np.asarray(y))), 1e-6)
             for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))]
     return max(errs)
-
-
-def random_carry(cell, key):
-    carry = cell.initial_carry()
-    leaves, tree = jax.tree.flatten(carry)
-    keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(tree, [jax.random.normal(k, l.shape, l.dtype) for k, l in zip(keys, leaves)])
 
 
 def compare(cell, method, *, reverse, grad=True, fwd_tol=1e-4, grad_tol=1e-3, input_size=I):
