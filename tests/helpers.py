@@ -1,5 +1,6 @@
-"""Helpers the tests share: tolerance checks, covering arrays, random inputs and states, and the
-references every test compares against."""
+"""Helpers the tests share: tolerance checks, covering arrays, the layer variants, random inputs,
+states and parameters (one randomiser for every framework), a toy task, and the references the
+tests compare against (the linear-recurrence loop, a loss that reaches every output)."""
 
 import itertools
 from pathlib import Path
