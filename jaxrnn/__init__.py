@@ -2,7 +2,7 @@
 
 Cells are pure functions on one example, :func:`scan` runs them over time, combinators stack
 them, and :class:`RNN`, :class:`LSTM`, :class:`GRU` are shaped like ``torch.nn``. The folders are
-the layers of the design: ``cells`` -> ``driver`` -> ``combinators`` -> ``layers`` (run by
+the layers of the design: ``cells`` -> ``driver`` (and ``ops``) -> ``combinators`` -> ``layers`` (run by
 ``engines``) -> ``interop`` -> ``train``; the ``jaxrnn`` command lives apart in ``app``.
 
 The public names load on first use (PEP 562), so ``import jaxrnn`` and the ``jaxrnn`` command's
@@ -24,14 +24,14 @@ _SOURCES = {
     "jaxrnn.layers": ("GRU", "LSTM", "RNN"),
     "jaxrnn.layers.inspection": ("param_count", "summary"),
 }
-_MODULES = ("cells", "combinators", "driver", "engines", "interop", "layers", "precision", "train")
+_MODULES = ("cells", "combinators", "driver", "engines", "interop", "layers", "ops", "precision", "train")
 _WHERE = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:  # what the lazy loader below returns, spelled out for type checkers and IDEs
     # ruff: noqa: F401 (re-exports)
-    from jaxrnn import cells, combinators, driver, engines, interop, layers, precision, train
+    from jaxrnn import cells, combinators, driver, engines, interop, layers, ops, precision, train
     from jaxrnn.cells import (Cell, ElmanCell, GRUCell, LRUCell, LSTMCell, LSTMState, MinGRUCell,
                               MinLSTMCell)
     from jaxrnn.combinators import Bidirectional, Recurrent, Stack

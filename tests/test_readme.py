@@ -62,4 +62,6 @@ def test_quickstart_commands():
     text = README.read_text()
     blocks = re.findall(r"```bash\n(.*?)```", text.split("## Quickstart", 1)[1], re.S)
     assert blocks[0].strip() == "pip install . && jaxrnn train"
-    assert blocks[1].strip() == 'pip install torch==2.13.0 && pip install ".[test]" && python -m pytest -q -n auto'
+    assert blocks[1].strip() == 'pip install torch==2.13.0 && pip install ".[test,peers]" && python -m pytest -q -n auto'
+    ci = (ROOT / ".ci" / "run").read_text()  # CI installs and runs what the README says
+    assert 'pip install -q ".[test,peers]"' in ci and "\npython -m pytest -q -n auto\n" in ci

@@ -1,0 +1,70 @@
+"""The simple gated linear attention step (Mamba-2's SSD, RetNet with a constant gate), one example.
+
+``S_t = exp(g_t) S_{t-1} + k_t v_t^T``, ``o_t = scale * S_t^T q_t`` per head, with a scalar log-decay
+``g_t`` per head (flash-linear-attention's ``naive_recurrent_simple_gla``). Mamba-2's SSD is this
+with ``q = C``, ``k = B``, ``v = dt * x``, ``g = dt * A`` and ``scale = 1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+from jaxrnn import _checks
+
+
+def default_scale(key_dim: int, scale) -> float:
+    """``scale``, or ``1 / sqrt(K)`` when it is ``None`` (every attention-like op's default)."""
+    if scale is None:
+        return key_dim ** -0.5
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise TypeError(f"scale must be a float or None, got {type(scale).__name__} {scale!r}")
+    return float(scale)
+
+
+@dataclasses.dataclass(frozen=True)
+class SimpleGLACell:
+    """One step of simple GLA for all heads of one example (a cell of the protocol, no params).
+
+    ``x = (q: (H, K), k: (H, K), v: (H, V), g: (H,))``; carry ``S: (H, K, V)``; ``y = o: (H, V)``.
+
+    Examples:
+      >>> cell = SimpleGLACell(num_heads=2, key_dim=3, value_dim=4, scale=1.0)
+      >>> x = (jnp.ones((2, 3)), jnp.ones((2, 3)), jnp.ones((2, 4)), jnp.zeros(2))
+      >>> state, o = cell.apply({}, cell.initial_carry(), x)
+      >>> state.shape, o[0].tolist()
+      ((2, 3, 4), [3.0, 3.0, 3.0, 3.0])
+    """
+
+    num_heads: int
+    key_dim: int
+    value_dim: int
+    scale: float = 1.0
+
+    def __post_init__(self):
+        for name in ("num_heads", "key_dim", "value_dim"):
+            _checks.positive_int(name, getattr(self, name))
+        object.__setattr__(self, "scale", default_scale(self.key_dim, self.scale))
+
+    @property
+    def hidden_size(self) -> int:
+        return self.num_heads * self.key_dim * self.value_dim
+
+    @property
+    def output_size(self) -> int:
+        return self.num_heads * self.value_dim
+
+    def init(self, key, input_size=None, *, preset: str = "torch", dtype=jnp.float32) -> dict:
+        """No params: the step reads its inputs only."""
+        return {}
+
+    def initial_carry(self, dtype=jnp.float32):
+        """Zeros ``(H, K, V)``."""
+        return jnp.zeros((self.num_heads, self.key_dim, self.value_dim), dtype)
+
+    def apply(self, params, carry, x):
+        """``S' = exp(g) S + k v^T``; ``o = scale S'^T q`` (per head)."""
+        q, k, v, g = x
+        state = jnp.exp(g)[..., None, None] * carry + k[..., :, None] * v[..., None, :]
+        return state, self.scale * jnp.einsum("...hk,...hkv->...hv", q, state)
