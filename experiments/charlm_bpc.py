@@ -17,6 +17,7 @@ import jax
 import numpy as np
 import optax
 
+import jaxrnn
 from jaxrnn.app import charlm, corpus
 from jaxrnn.train import make_bptt_step
 
@@ -37,7 +38,7 @@ def run(cell, train_ids, valid_ids, vocab_size, steps, hidden, batch, seq_len, e
             curve.append((i + 1, float(metrics["loss"]) * charlm.BITS, bpc))
             print(f"{cell} step {i + 1}: train {curve[-1][1]:.3f}, held-out {bpc:.3f} bits/char",
                   flush=True)
-    return curve, sum(np.size(p) for p in jax.tree.leaves(params))
+    return curve, jaxrnn.param_count(params)
 
 
 def main(argv=None):

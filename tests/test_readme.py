@@ -27,7 +27,7 @@ BLOCKS = _python_blocks()
 EXPECTED = {  # what a block prints that the README promises
     "from_torch": ["Total params: 15,040"],
     "from_keras": ["Total params: 488"],
-    "make_step": [],
+    "make_bptt_step": [],
 }
 
 
@@ -42,7 +42,7 @@ def test_readme_python_block_runs_on_its_own(index, tmp_path):
         if marker in block:
             for text in expected:
                 assert text in proc.stdout, proc.stdout
-    if "make_step" in block:  # the training loop's printed losses fall
+    if "make_bptt_step" in block:  # the training loop's printed losses fall
         losses = [float(m) for m in re.findall(r"^\d+ (\d+\.\d+)$", proc.stdout, flags=re.M)]
         assert len(losses) == 4 and losses[-1] < losses[0], proc.stdout
 
@@ -53,9 +53,9 @@ def test_interop_section_has_one_example_per_library():
     assert ["from_torch" in found[0], "from_keras" in found[1], "from_flax" in found[2], "EqxRNN" in found[3]] == [True] * 4
 
 
-def test_training_loop_example_is_short_and_uses_make_step():
+def test_training_loop_example_is_short_and_uses_the_train_step():
     (code,) = _python_blocks("## Training loop")
-    assert "make_step" in code and len(code.strip().splitlines()) <= 22
+    assert "make_bptt_step" in code and len(code.strip().splitlines()) <= 22
 
 
 def test_quickstart_commands():

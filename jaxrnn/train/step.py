@@ -56,7 +56,7 @@ def make_step(loss_fn: Callable, optimizer: optax.GradientTransformation, *,
 
     The step is ``step(params, opt_state, batch) -> (params, opt_state, metrics)``, where
     ``metrics`` is ``{"loss": (), "grad_norm": (), "finite": ()}``: the loss, the global gradient
-    norm before clipping (``optax.global_norm``), and whether the loss, that norm and every updated
+    norm before clipping (``optax.tree_utils.tree_norm``), and whether the loss, that norm and every updated
     parameter are finite (a caller keeps params only while ``finite`` holds). With ``clip_norm``,
     gradients are rescaled by ``optax.clip_by_global_norm(clip_norm)`` before ``optimizer`` sees
     them, so ``opt_state = optimizer.init(params)`` either way. For truncated BPTT, where the loss
@@ -136,7 +136,7 @@ def _update_fn(optimizer: optax.GradientTransformation, clip_norm: float | None)
         clip = optax.clip_by_global_norm(float(clip_norm))
 
     def update(params, opt_state, loss, grads):
-        norm = optax.global_norm(grads)
+        norm = optax.tree_utils.tree_norm(grads)
         if clip is not None:
             grads, _ = clip.update(grads, clip.init(params))
         updates, opt_state = optimizer.update(grads, opt_state, params)
