@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _SOURCES = {
     "jaxrnn.cells": ("Cell", "ElmanCell", "GRUCell", "LRUCell", "LSTMCell", "LSTMState", "MinGRUCell",
-                     "MinLSTMCell"),
+                     "MinLSTMCell", "SLSTMCell", "SLSTMState"),
     "jaxrnn.combinators": ("Bidirectional", "Recurrent", "Stack"),
     "jaxrnn.driver": ("Associative", "Newton", "NewtonInfo", "linear_recurrence", "newton_scan", "scan"),
     "jaxrnn.layers": ("GRU", "LSTM", "RNN"),
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # what the lazy loader below returns, spelled out for type ch
     # ruff: noqa: F401 (re-exports)
     from jaxrnn import cells, combinators, driver, engines, interop, layers, ops, precision, train
     from jaxrnn.cells import (Cell, ElmanCell, GRUCell, LRUCell, LSTMCell, LSTMState, MinGRUCell,
-                              MinLSTMCell)
+                              MinLSTMCell, SLSTMCell, SLSTMState)
     from jaxrnn.combinators import Bidirectional, Recurrent, Stack
     from jaxrnn.driver import Associative, Newton, NewtonInfo, linear_recurrence, newton_scan, scan
     from jaxrnn.layers import GRU, LSTM, RNN

@@ -21,6 +21,7 @@ CELLS = {
     "mingru": lambda: jaxrnn.MinGRUCell(3),
     "minlstm": lambda: jaxrnn.MinLSTMCell(3),
     "lru": lambda: jaxrnn.LRUCell(4, output_size=INPUT),
+    "slstm": lambda: jaxrnn.SLSTMCell(4, num_heads=2),
 }
 LINEAR = ("mingru", "minlstm", "lru")
 METHODS = {
