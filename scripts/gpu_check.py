@@ -15,6 +15,9 @@ no keras needed), from the repository root::
    GRU, in float32 (default matmul precision of each library) and bfloat16.
 3. minGRU over one long sequence: ``method="associative"`` against ``"sequential"`` at
    T = 4096 and 65536 (fwd+bwd).
+4. ``jaxrnn.ops``: each op's parallel method (chunked or associative) against its recurrent method
+   on the GPU (forward and gradient errors; float32 under ``"highest"`` matmul precision, and
+   bfloat16 inputs against float32), and fwd+bwd timings of both, at B=4, T=2048, H=4, K=V=64.
 
 It stops starting new measurements after ``--budget`` seconds (default 420) and says which were
 skipped. ``--smoke`` runs one tiny case of each section (the test suite runs it on CPU).
@@ -70,11 +73,16 @@ def _block(tree):
     return jax.block_until_ready(tree)
 
 
+def every_output(*outputs):
+    """A scalar that reaches every output leaf (each through a phase of its own)."""
+    leaves = jax.tree.leaves(outputs)
+    return sum(jnp.sum(jnp.sin(a.astype(jnp.float32) * (1 + 0.1 * i))) for i, a in enumerate(leaves))
+
+
 def _loss_and_grads(layer, params, x, hx, lengths):
     def loss(p, x, hx):
         out, state = layer.apply(p, x, hx, seq_lengths=lengths)
-        leaves = [out] + jax.tree.leaves(state)
-        return sum(jnp.sum(jnp.sin(a.astype(jnp.float32) * (1 + 0.1 * i))) for i, a in enumerate(leaves)), (out, state)
+        return every_output(out, state), (out, state)
 
     (_, outs), grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))(params, x, hx)
     return _block((outs, grads))
@@ -211,6 +219,70 @@ def mingru(lengths, rounds: int, warmup: int, budget: Budget, batch=8, hidden=64
     return rows
 
 
+def _op_calls(size: tuple, dtype) -> dict:
+    """``{op: (inputs, {method: fn})}`` for the ops this jaxrnn has; ``size = (B, T, H, K)``."""
+    from jaxrnn import ops
+
+    b, t, h, d = size
+    keys = jax.random.split(jax.random.key(0), 8)
+    q, k, v = (jax.random.normal(keys[i], (b, t, h, d)) for i in range(3))
+    k = k / jnp.linalg.norm(k, axis=-1, keepdims=True)
+    g = -jax.nn.softplus(jax.random.normal(keys[3], (b, t, h)))
+    gate = jax.random.normal(keys[4], (b, t, h))
+    channels = h * d
+    x, dt = jax.random.normal(keys[5], (b, t, channels)), jax.nn.softplus(jax.random.normal(keys[6], (b, t, channels)))
+    a_mat = -jnp.exp(jax.random.normal(keys[7], (channels, 16)))
+    bc = jax.random.normal(keys[2], (b, t, 16))
+    specs = {
+        "simple_gla": ((q, k, v, g), ("recurrent", "chunked")),
+        "gated_delta_rule": ((q, k, v, g, jax.nn.sigmoid(gate)), ("recurrent", "chunked")),
+        "mlstm": ((q, k, v, gate, -gate), ("recurrent", "chunked")),
+        "selective_scan": ((x, dt, a_mat, bc, bc), ("recurrent", "associative")),
+        "rg_lru": ((x, x, x, jax.random.normal(keys[0], (channels,))), ("recurrent", "associative")),
+    }
+    out = {}
+    for name, (args, methods) in specs.items():
+        op = getattr(ops, name, None)
+        if op is None:
+            continue
+        args = tuple(a.astype(dtype) if a.ndim >= 3 else a for a in args)
+        out[name] = (args, {m: (lambda *a, op=op, m=m: op(*a, method=m)) for m in methods})
+    return out
+
+
+def _op_loss(fn):
+    return lambda *args: every_output(*fn(*args))
+
+
+def ops_section(size: tuple, rounds: int, warmup: int, budget: Budget) -> list[dict]:
+    """Each op's parallel method against its recurrent one: errors and fwd+bwd timings, f32 and bf16."""
+    rows = []
+    reference = _op_calls(size, jnp.float32)
+    for dtype in ("float32", "bfloat16"):
+        for name, (args, methods) in _op_calls(size, getattr(jnp, dtype)).items():
+            if not budget.ok(f"ops {name} {dtype}"):
+                continue
+            recurrent, parallel = methods
+            ref_args, ref_methods = reference[name]
+            with jax.default_matmul_precision("highest"):
+                grads = {m: jax.jit(jax.value_and_grad(_op_loss(methods[m]), argnums=tuple(range(len(args)))))(*args)
+                         for m in methods}
+                exact = jax.jit(jax.value_and_grad(_op_loss(ref_methods[recurrent]),
+                                                   argnums=tuple(range(len(args)))))(*ref_args)
+            row = {"op": name, "dtype": dtype, "size_BTHK": list(size)}
+            for m in methods:
+                against = exact if dtype == "bfloat16" else grads[recurrent]
+                row[f"{m}_loss_error"] = abs(float(grads[m][0]) - float(against[0])) / max(1.0, abs(float(against[0])))
+                row[f"{m}_gradient_error"] = _max_err(grads[m][1], against[1], True)
+            calls = {m: (lambda f=jax.jit(jax.grad(_op_loss(methods[m]), argnums=tuple(range(len(args))))):
+                         _block(f(*args))) for m in methods}
+            med = _time(calls, rounds, warmup)
+            row.update(median_ms=med, speedup=med[recurrent] / med[parallel])
+            rows.append(row)
+            print(f"ops {name} {dtype}: {row}", flush=True)
+    return rows
+
+
 def environment() -> dict:
     info = {"python": platform.python_version(), "jax": jax.__version__, "backend": jax.default_backend(),
             "devices": [str(d) for d in jax.devices()], "device_kind": jax.devices()[0].device_kind}
@@ -263,6 +335,16 @@ def markdown(result: dict) -> str:
         m = r["median_ms"]
         lines.append(f"| {r['T']} | {r['B']} | {r['H']} | {m['sequential']:.2f} | {m['associative']:.2f} | "
                      f"{r['speedup']:.2f}x |")
+    lines += ["", "## jaxrnn.ops: parallel method against recurrent, fwd+bwd", "",
+              "(bfloat16 rows: errors against the float32 recurrent run)", "",
+              "| op | dtype | methods (recurrent, parallel) | median ms | recurrent / parallel | loss error | "
+              "gradient error |", "|---|---|---|---|---|---|---|"]
+    for r in result.get("ops", []):
+        methods = list(r["median_ms"])
+        lines.append(f"| {r['op']} | {r['dtype']} | {', '.join(methods)} | "
+                     + ", ".join(f"{r['median_ms'][m]:.2f}" for m in methods)
+                     + f" | {r['speedup']:.2f}x | {r[methods[1] + '_loss_error']:.2e} | "
+                     f"{r[methods[1] + '_gradient_error']:.2e} |")
     return "\n".join(lines) + "\n"
 
 
@@ -283,11 +365,13 @@ def main(argv=None) -> int:
     if args.smoke:  # one case of each section, tiny
         sections = (("parity", lambda: parity(budget, ("lstm",), ("float32",))),
                     ("timings", lambda: timings(SMOKE_CONFIGS, 1, 1, budget, ("lstm",), ("float32",))),
-                    ("mingru", lambda: mingru((64,), 1, 1, budget)))
+                    ("mingru", lambda: mingru((64,), 1, 1, budget)),
+                    ("ops", lambda: ops_section((1, 16, 1, 4), 1, 1, budget)))
     else:
         sections = (("parity", lambda: parity(budget)),
                     ("timings", lambda: timings(CONFIGS, args.rounds, args.warmup, budget)),
-                    ("mingru", lambda: mingru((4096, 65536), args.rounds, args.warmup, budget)))
+                    ("mingru", lambda: mingru((4096, 65536), args.rounds, args.warmup, budget)),
+                    ("ops", lambda: ops_section((4, 2048, 4, 64), args.rounds, args.warmup, budget)))
     status = 0
     for name, run in sections:
         try:

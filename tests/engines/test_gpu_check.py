@@ -15,5 +15,8 @@ def test_gpu_check_smoke_run_writes_markdown_and_json(tmp_path):
     assert "it needs an NVIDIA GPU" in next(r["status"] for r in result["parity"] if r["engine"] == "cudnn")
     assert set(result["timings"][0]["median_ms"]) == {"jaxrnn xla", "torch.nn", "flax"}
     assert result["mingru"][0]["T"] == 64
+    simple_gla = [r for r in result["ops"] if r["op"] == "simple_gla"]
+    assert [r["dtype"] for r in simple_gla] == ["float32", "bfloat16"]
+    assert simple_gla[0]["chunked_gradient_error"] < 1e-4 and set(simple_gla[0]["median_ms"]) == {"recurrent", "chunked"}
     text = out.with_suffix(".md").read_text()
     assert "## Parity against the reference engine" in text and "| lstm | float32 | xla |" in text
