@@ -183,3 +183,10 @@ def linear_loop(a, b, h0=None):
 
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
+
+
+def torch_tensor(a):
+    """A torch tensor holding a copy of the array ``a`` (for the peers' torch references)."""
+    import torch
+
+    return torch.from_numpy(np.array(a))

@@ -7,18 +7,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
-from xlstm.blocks.slstm.src.vanilla import slstm_forward, slstm_pointwise_function_registry
+from xlstm.blocks.slstm.src.vanilla import (
+    slstm_forward,
+    slstm_pointwise_function_registry,
+)
 
 import jaxrnn
 from jaxrnn import precision
 from jaxrnn.combinators import Bidirectional, Recurrent, Stack
 from jaxrnn.engines import reference, xla
-from tests.helpers import close, every_output_loss, random_carry, randomized
-
-
-def _torch(a):
-    return torch.from_numpy(np.array(a))
+from tests.helpers import (
+    close,
+    every_output_loss,
+    random_carry,
+    randomized,
+    torch_tensor,
+)
 
 
 @pytest.mark.parametrize("hidden,heads,steps", [(8, 2, 7), (6, 1, 12), (12, 4, 3)])
@@ -31,7 +35,7 @@ def test_equals_xlstm_vanilla_slstm(hidden, heads, steps):
     ys, final = jax.vmap(lambda xb: jaxrnn.scan(cell, params, xb, carry))(x)
     wx = jnp.einsum("bti,gi->tbg", x, params["w_ih"])  # xlstm's cell takes the input projection
     states = jnp.broadcast_to(jnp.stack(carry)[:, None], (4, 3, hidden))
-    all_states, last, _ = slstm_forward(_torch(wx), _torch(states), _torch(params["w_hh"]), _torch(params["b_ih"]),
+    all_states, last, _ = slstm_forward(torch_tensor(wx), torch_tensor(states), torch_tensor(params["w_hh"]), torch_tensor(params["b_ih"]),
                                         slstm_pointwise_function_registry["slstm"])
     close(jnp.swapaxes(ys, 0, 1), all_states[0, 1:].numpy(), 1e-5)
     close(jnp.stack(final), last.numpy(), 1e-5)

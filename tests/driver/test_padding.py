@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import jaxrnn
-from tests.helpers import close
+from tests.helpers import close, every_output_loss, random_carry
 
 T, VALID, INPUT = 6, 4, 3
 CELLS = {
@@ -45,11 +45,6 @@ def cases():
             yield cell, method
 
 
-def _loss(ys, carry):
-    leaves = [ys] + jax.tree.leaves(carry)
-    return sum(jnp.sum(jnp.sin(jnp.real(a) + 0.1 * i)) for i, a in enumerate(leaves))
-
-
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("cell_name,method", list(cases()))
 def test_nan_and_inf_in_padding_never_reach_a_gradient(cell_name, method, reverse):
@@ -57,18 +52,17 @@ def test_nan_and_inf_in_padding_never_reach_a_gradient(cell_name, method, revers
     keys = jax.random.split(jax.random.key(len(cell_name) + 7 * len(method)), 3)
     params = cell.init(keys[0], INPUT)
     xs = jax.random.normal(keys[1], (T, INPUT))
-    carry0 = jax.tree.map(lambda z: 0.3 * jax.random.normal(keys[2], z.shape).astype(z.dtype),
-                          cell.initial_carry())
+    carry0 = random_carry(cell, keys[2], 0.3)
 
     def padded(params, valid_xs, carry0, fill):
         xs = jnp.concatenate([valid_xs, jnp.full((T - VALID, INPUT), fill)])
         ys, carry = jaxrnn.scan(cell, params, xs, carry0, seq_length=VALID, reverse=reverse,
                                 method=METHODS[method])
-        return _loss(ys[:VALID], carry) + jnp.sum(ys[VALID:]), (ys, carry)
+        return every_output_loss(ys[:VALID], carry) + jnp.sum(ys[VALID:]), (ys, carry)
 
     def unpadded(params, valid_xs, carry0):
         ys, carry = jaxrnn.scan(cell, params, valid_xs, carry0, reverse=reverse, method="sequential")
-        return _loss(ys, carry), (ys, carry)
+        return every_output_loss(ys, carry), (ys, carry)
 
     grad = jax.value_and_grad
     (_, ref_out), ref_grads = jax.jit(grad(unpadded, argnums=(0, 1, 2), has_aux=True))(params, xs[:VALID], carry0)

@@ -6,11 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from fla.ops.simple_gla.naive import naive_chunk_simple_gla, naive_recurrent_simple_gla
 
 from jaxrnn.ops import simple_gla
-from tests.helpers import close
+from tests.helpers import close, torch_tensor
 
 
 def inputs(key, b=2, t=21, h=3, k=4, v=5, dtype=jnp.float32):
@@ -22,20 +21,16 @@ def inputs(key, b=2, t=21, h=3, k=4, v=5, dtype=jnp.float32):
     return q, kk, vv, g, s0
 
 
-def _torch(a):
-    return torch.from_numpy(np.array(a))
-
-
 @pytest.mark.parametrize("shape", [(2, 21, 3, 4, 5), (1, 64, 2, 8, 8), (3, 7, 1, 16, 2)])
 def test_equals_flash_linear_attention(shape):
     q, k, v, g, s0 = inputs(jax.random.key(sum(shape)), *shape)
-    o_ref, s_ref = naive_recurrent_simple_gla(*map(_torch, (q, k, v, g)), initial_state=_torch(s0),
+    o_ref, s_ref = naive_recurrent_simple_gla(*map(torch_tensor, (q, k, v, g)), initial_state=torch_tensor(s0),
                                               output_final_state=True)
     for method in ("recurrent", "chunked"):
         o, s = simple_gla(q, k, v, g, initial_state=s0, method=method, chunk_size=8)
         close((o, s), (o_ref.numpy(), s_ref.numpy()), 1e-5)
     # flash-linear-attention's own chunked reference agrees too (T padded inside it)
-    o_chunk, _ = naive_chunk_simple_gla(*map(_torch, (q, k, v, g)), chunk_size=8)
+    o_chunk, _ = naive_chunk_simple_gla(*map(torch_tensor, (q, k, v, g)), chunk_size=8)
     close(simple_gla(q, k, v, g, method="chunked", chunk_size=8)[0], o_chunk.numpy(), 1e-5)
 
 
