@@ -7,5 +7,6 @@ scan of the op's cell step; the parallel methods are tested equal to it.
 """
 
 from jaxrnn.ops.gla import simple_gla
+from jaxrnn.ops.xlstm import mlstm
 
-__all__ = ["simple_gla"]
+__all__ = ["mlstm", "simple_gla"]

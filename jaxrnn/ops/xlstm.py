@@ -1,0 +1,74 @@
+"""``jaxrnn.ops.mlstm``: xLSTM's stabilised mLSTM (matrix memory, exponential input gate).
+
+(The module is not named ``mlstm``: a submodule of that name would hide the function on
+``jaxrnn.ops``.)
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from jaxrnn import _checks
+from jaxrnn.cells.mlstm import MLSTMStepCell
+from jaxrnn.driver.chunked_mlstm import stabilised_attention
+from jaxrnn.ops import common
+
+METHODS = ("recurrent", "chunked")
+
+
+def mlstm(q, k, v, i, f, *, eps=1e-6, scale=None, initial_state=None, seq_lengths=None, resets=None,
+          method: str = "auto", chunk_size: int = 64):
+    """The stabilised mLSTM, per head (:class:`jaxrnn.cells.mlstm.MLSTMStepCell`'s step)::
+
+        m_t = max(logsigmoid(f_t) + m_{t-1}, i_t)
+        C_t = exp(logsigmoid(f_t) + m_{t-1} - m_t) C_{t-1} + exp(i_t - m_t) k_t v_t^T
+        n_t = exp(logsigmoid(f_t) + m_{t-1} - m_t) n_{t-1} + exp(i_t - m_t) k_t
+        h_t = (scale q_t)^T C_t / (max(|(scale q_t)^T n_t|, exp(-m_t)) + eps)
+
+    mlstm_kernels' ``mlstm_recurrent_sequence__native_fw`` (the reference the tests compare with).
+    ``C`` and ``n`` are stored at the scale ``exp(-m)``; every method returns the same ``(C, n, m)``.
+
+    Args:
+      q, k: ``(B, T, H, K)``; v: ``(B, T, H, V)``.
+      i, f: ``(B, T, H)`` input and forget gate pre-activations.
+      eps: added to the normaliser's denominator.
+      scale: multiplies ``q``; ``None`` is ``1 / sqrt(K)``.
+      initial_state: ``(C: (B, H, K, V), n: (B, H, K), m: (B, H))`` or ``None`` (zeros).
+      seq_lengths: ``(B,)`` ints in ``[0, T]``: outputs 0 beyond, final state after each row's
+        last valid step. Under ``jax.jit`` (traced) lengths are clamped to ``[0, T]``.
+      resets: ``(B, T)`` bools: the state (``m`` included) is zeroed before a marked step.
+      method: ``"recurrent"`` (the specification: a scan of the step), ``"chunked"`` (parallel
+        inside chunks of ``chunk_size`` steps, the stabiliser carried across) or ``"auto"``
+        (``"chunked"``).
+      chunk_size: C for ``"chunked"``.
+
+    Returns:
+      ``(h: (B, T, H, V), (C, n, m))``; ``h`` in the inputs' dtype, the state in float32 for 16-bit
+      inputs.
+
+    Examples:
+      >>> q = k = jnp.ones((1, 5, 2, 4))
+      >>> h, (c, n, m) = mlstm(q, k, jnp.ones((1, 5, 2, 3)), jnp.zeros((1, 5, 2)), jnp.ones((1, 5, 2)))
+      >>> h.shape, c.shape, n.shape, m.shape
+      ((1, 5, 2, 3), (1, 2, 4, 3), (1, 2, 4), (1, 2))
+    """
+    q = common.tensor("q", q, 4)
+    k = common.tensor("k", k, 4, q, {3: (q.shape[3], "the key dim K of q")})
+    v = common.tensor("v", v, 4, q)
+    i = common.tensor("i", i, 3, q)
+    f = common.tensor("f", f, 3, q)
+    batch, steps, heads, key_dim = q.shape
+    policy = common.dtypes(q, k, v, i, f)
+    cell = MLSTMStepCell(heads, key_dim, v.shape[3], scale=scale, eps=eps)
+    lengths, resets = common.row_options(seq_lengths, resets, batch, steps)
+    zeros = tuple(jnp.zeros((batch,) + a.shape, policy.state) for a in cell.initial_carry())
+    state = common.initial("initial_state", initial_state, zeros)
+    how = common.method(method, METHODS, "chunked")
+    _checks.positive_int("chunk_size", chunk_size)
+    q, k, v, i, f = (a.astype(policy.state) for a in (q, k, v, i, f))
+    if how == "recurrent":
+        h, state = common.recurrent(cell, (q, k, v, i, f), state, lengths, resets)
+    else:
+        h, state = stabilised_attention(q, k, v, i, f, state, *common.flags(steps, lengths, resets),
+                                        scale=cell.scale, eps=cell.eps, chunk=chunk_size)
+    return h.astype(policy.compute), state
