@@ -8,14 +8,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from mlstm_kernels.torch.chunkwise.native.fw import mlstm_chunkwise_fw
 from mlstm_kernels.torch.recurrent.native_sequence import mlstm_recurrent_sequence__native_fw
 
 import jaxrnn
 from jaxrnn.cells.mlstm import MLSTMStepCell
 from jaxrnn.ops import mlstm
-from tests.helpers import close
+from tests.helpers import close, torch_tensor
 
 # An output is a read divided by the normaliser and reaches ~250 here, where a small normaliser
 # amplifies rounding: with +-30 gates the recurrent method itself is 5e-5 (relative) off its float64
@@ -34,9 +33,9 @@ def inputs(key, b=2, t=21, h=3, k=4, v=5, dtype=jnp.float32):
     return (q, kk, vv, i, f), state
 
 
-def _torch(a, heads_first=True):
-    x = torch.from_numpy(np.array(a))
-    return x.transpose(1, 2).contiguous() if heads_first else x  # (B, T, H, ...) -> (B, H, T, ...)
+def _heads_first(a):
+    """mlstm_kernels' layout: (B, T, H, ...) -> (B, H, T, ...) torch."""
+    return torch_tensor(a).transpose(1, 2).contiguous()
 
 
 def _ours(o, state):
@@ -49,9 +48,9 @@ def _ours(o, state):
 @pytest.mark.parametrize("with_state", [True, False])
 def test_equals_mlstm_kernels(shape, with_state):
     xs, s0 = inputs(jax.random.key(sum(shape)), *shape)
-    c0, n0, m0 = (_torch(s, False) for s in s0) if with_state else (None,) * 3
+    c0, n0, m0 = map(torch_tensor, s0) if with_state else (None,) * 3
     ref = _ours(*mlstm_recurrent_sequence__native_fw(
-        *map(_torch, xs), c_initial=c0, n_initial=n0, m_initial=None if m0 is None else m0[..., None],
+        *map(_heads_first, xs), c_initial=c0, n_initial=n0, m_initial=None if m0 is None else m0[..., None],
         return_last_states=True))
     for method in ("recurrent", "chunked"):
         close(mlstm(*xs, initial_state=s0 if with_state else None, method=method, chunk_size=8), ref, **TOL)
@@ -67,8 +66,8 @@ def test_the_step_is_a_cell_that_jaxrnn_scan_runs():
 
 def test_chunked_equals_mlstm_kernels_native_chunkwise():
     xs, (c0, n0, m0) = inputs(jax.random.key(7), t=32)
-    o, _, _, last, _ = mlstm_chunkwise_fw(*map(_torch, xs), _torch(c0, False), _torch(n0, False),
-                                          _torch(m0, False)[..., None], return_last_states=True, chunk_size=8)
+    o, _, _, last, _ = mlstm_chunkwise_fw(*map(_heads_first, xs), torch_tensor(c0), torch_tensor(n0),
+                                          torch_tensor(m0)[..., None], return_last_states=True, chunk_size=8)
     close(mlstm(*xs, initial_state=(c0, n0, m0), method="chunked", chunk_size=8), _ours(o, last), **TOL)
 
 
