@@ -29,7 +29,7 @@ def _chunks(tree, steps: int, chunk: int):
 
 def _unchunk(a, steps: int):
     """``(B, N, C, ...)`` -> ``(B, T, ...)``, the padding dropped."""
-    return a.reshape((a.shape[0], -1) + a.shape[3:])[:, :steps]
+    return a.reshape((a.shape[0], a.shape[1] * a.shape[2]) + a.shape[3:])[:, :steps]
 
 
 def _decay(cum_i, cum_j, mask):

@@ -163,8 +163,7 @@ def test_empty_time():
         close(s, s0, 0.0)
 
 
-@pytest.mark.parametrize("method", ["recurrent", pytest.param("chunked", marks=pytest.mark.xfail(
-    raises=ZeroDivisionError, strict=True, reason="jaxrnn.driver.chunked._unchunk reshapes (0, N, C) with -1"))])
+@pytest.mark.parametrize("method", ["recurrent", "chunked"])
 def test_empty_batch(method):
     xs, _ = inputs(jax.random.key(8))
     o, s = mlstm(*(x[:0] for x in xs), method=method)
