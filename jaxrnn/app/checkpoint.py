@@ -5,13 +5,20 @@ payload (32 bytes) | payload (``flax.serialization.msgpack_serialize`` of a stat
 
 A save is an atomic write (:func:`jaxrnn.app.rundir.atomic_write`): a crash at any point leaves
 either the old or the new file, both complete. Loading checks the magic, the version, the checksum (a flipped byte or a truncated
-file is caught, never loaded) and that every array matches the shape and dtype of a template.
+file is caught, never loaded) and that every leaf matches a template: arrays by shape and dtype
+(the template may hold ``jax.ShapeDtypeStruct`` leaves, so that nothing is allocated before the
+file is read), numbers and strings by type (a step of 4.5 is refused where the template has an
+int). The file is read as a regular file, never through a link, and never beyond a size cap.
+
+File names: ``ckpt-{step:08d}.msgpack``; steps of more than 8 digits make longer names, and
+listing and pruning order them by step number.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import math
 import os
 import re
 import struct
@@ -20,12 +27,13 @@ import jax
 import numpy as np
 from flax import serialization
 
+from jaxrnn.app import rundir
 from jaxrnn.app.rundir import atomic_write
 
 MAGIC = b"JAXRNN-CKPT\n"
 VERSION = 1
 _HEADER = len(MAGIC) + 4 + 32
-_NAME = re.compile(r"ckpt-(\d{8})\.msgpack$")
+_NAME = re.compile(r"ckpt-(\d{8,})\.msgpack")
 
 
 class CheckpointError(ValueError):
@@ -44,14 +52,13 @@ def save(path: str, state) -> None:
     atomic_write(path, MAGIC + struct.pack("<I", VERSION) + hashlib.sha256(payload).digest() + payload)
 
 
-def _read_payload(path: str) -> bytes:
+def _read_payload(path: str, limit: int) -> bytes:
     try:
-        with open(path, "rb") as f:
-            blob = f.read()
+        blob = rundir.read_file(path, limit, f"checkpoint {path}")
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path}: no such file") from None
-    except OSError as e:
-        raise CheckpointError(f"checkpoint {path}: cannot read ({e.strerror})") from None
+    except rundir.RunDirError as e:
+        raise CheckpointError(str(e)) from None
     if len(blob) < _HEADER:
         raise CheckpointError(f"checkpoint {path}: truncated ({len(blob)} bytes, header alone is "
                               f"{_HEADER})")
@@ -81,28 +88,40 @@ def _flat(tree, path: str = "") -> dict:
     return {"": tree}
 
 
+def _is_array(leaf) -> bool:
+    return isinstance(leaf, (np.ndarray, np.generic, jax.Array, jax.ShapeDtypeStruct))
+
+
 def _describe(leaf) -> str:
-    if isinstance(leaf, (np.ndarray, jax.Array)):
+    """``"array (3, 4) float32"`` for an array (or its shape), else the type's name (``"int"``)."""
+    if _is_array(leaf):
         return f"array {tuple(leaf.shape)} {np.dtype(leaf.dtype).name}"
     return type(leaf).__name__
 
 
+def _nbytes(leaf) -> int:
+    return math.prod(leaf.shape) * np.dtype(leaf.dtype).itemsize if _is_array(leaf) else 64
+
+
 def load(path: str, template):
-    """Loads ``path`` into the structure of ``template`` (same tree, shapes and dtypes).
+    """Loads ``path`` into the structure of ``template``: the same tree, arrays of the same shapes
+    and dtypes, other leaves of the same types. ``template``'s arrays may be
+    ``jax.ShapeDtypeStruct`` (e.g. from ``jax.eval_shape``): they are then numpy arrays as read.
 
     Raises:
-      CheckpointError: missing, truncated, corrupted, other version, or not matching ``template``.
+      CheckpointError: missing, not a regular file, larger than such a state can be, truncated,
+        corrupted, other version, or not matching ``template``.
     """
     want = _flat(serialization.to_state_dict(template))
-    limit = 2 * sum(np.asarray(v).nbytes for v in want.values()) + (1 << 20)
+    limit = 2 * sum(_nbytes(v) for v in want.values()) + (1 << 20)
     try:
-        size = os.path.getsize(path)
+        size = os.lstat(path).st_size
     except OSError:
         size = 0  # _read_payload says why the file cannot be read
     if size > limit:
         raise CheckpointError(f"checkpoint {path}: {size:,} bytes, more than the {limit:,} a state of "
                               "this model can take; not loading it")
-    payload = _read_payload(path)
+    payload = _read_payload(path, limit)
     try:
         raw = serialization.msgpack_restore(payload)
     except Exception as e:  # checksum passed, so only a foreign writer gets here
@@ -117,7 +136,7 @@ def load(path: str, template):
         raise CheckpointError(f"checkpoint {path} does not match the model: missing {missing}, "
                               f"unexpected {extra}")
     for name, leaf in want.items():
-        if _describe(leaf) != _describe(got[name]) and isinstance(leaf, (np.ndarray, jax.Array)):
+        if _describe(leaf) != _describe(got[name]):
             raise CheckpointError(f"checkpoint {path} does not match the model: {name} is "
                                   f"{_describe(got[name])} in the checkpoint, expected "
                                   f"{_describe(leaf)}")
@@ -128,10 +147,22 @@ def path_for(run_dir: str, step: int) -> str:
     return os.path.join(run_dir, f"ckpt-{step:08d}.msgpack")
 
 
+def step_of(path: str) -> int | None:
+    """The step in a checkpoint's file name (``None`` for any other name).
+
+    Examples:
+      >>> step_of("runs/a/ckpt-100000002.msgpack"), step_of("runs/a/ckpt-1.msgpack")
+      (100000002, None)
+    """
+    match = _NAME.fullmatch(os.path.basename(path))
+    return int(match.group(1)) if match else None
+
+
 def list_checkpoints(run_dir: str) -> list[str]:
-    """Complete checkpoints in ``run_dir``, oldest first (temporary files are ignored)."""
-    paths = [p for p in glob.glob(os.path.join(run_dir, "ckpt-*.msgpack")) if _NAME.search(p)]
-    return sorted(paths)
+    """Complete checkpoints in ``run_dir``, oldest first by step (temporary files are ignored)."""
+    paths = [p for p in glob.glob(os.path.join(glob.escape(run_dir), rundir.CHECKPOINTS))
+             if step_of(p) is not None]
+    return sorted(paths, key=step_of)
 
 
 def save_step(run_dir: str, step: int, state, keep: int = 3) -> str:
@@ -139,7 +170,11 @@ def save_step(run_dir: str, step: int, state, keep: int = 3) -> str:
     path = path_for(run_dir, step)
     save(path, state)
     for old in list_checkpoints(run_dir)[:-keep]:
-        os.remove(old)
+        try:
+            os.remove(old)  # a link is removed, never followed
+        except OSError as e:
+            raise CheckpointError(f"checkpoint {old}: cannot remove an old checkpoint "
+                                  f"({e.strerror or e})") from None
     return path
 
 

@@ -16,7 +16,7 @@ import sys
 from jaxrnn.app import rundir
 from jaxrnn.app.config import CELLS, DEFAULTS, KINDS, LIMITS, UsageError, flag, path_flag, shown, validate
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130  # training returns its own status (jaxrnn.app.report)
+EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 2, 130, 141  # training returns its own (jaxrnn.app.report)
 HELP = {
     "text": "UTF-8 text file to train on (default: the Python standard library's .py sources)",
     "max_chars": "characters of the default corpus to use",
@@ -73,6 +73,13 @@ def _distributed_flags(p):
     g.add_argument("--process-id", type=int, default=0, metavar="I", help="0 .. N-1; 0 writes the run (default: 0)")
 
 
+def _debug_flag(p):
+    """``--debug`` after the subcommand too (``jaxrnn train --debug``), without overriding one
+    given before it."""
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show the full traceback of an error")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from jaxrnn import __version__
 
@@ -81,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train a character LM (defaults: LSTM on the stdlib)")
+    _debug_flag(t)
     _model_flags(t, given_only=True)
     for key in ("seq_len", "batch_size", "steps", "lr", "clip", "seed", "log_every", "eval_every",
                 "sample_every", "save_every", "keep"):
@@ -89,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     _distributed_flags(t)
     s = sub.add_parser("sample", help="generate text from a trained run")
+    _debug_flag(s)
     s.add_argument("--run", type=path_flag, default=DEFAULTS["out"], metavar="DIR",
                    help="run directory (default: %(default)s)")
     s.add_argument("--prime", default="def ", help="text to start from (default: %(default)r)")
@@ -98,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampling temperature; 0 picks the most likely character (default: %(default)s)")
     s.add_argument("--seed", type=flag("seed"), default=0, metavar="N", help="sampling seed (default: %(default)s)")
     m = sub.add_parser("summary", help="print the model's parameter table for the model flags")
+    _debug_flag(m)
     _model_flags(m)
     m.add_argument("--vocab-size", type=flag("vocab_size"), default=None, metavar="V",
                    help="vocabulary size (default: counted from --text, or from the default corpus)")
@@ -164,16 +174,16 @@ def cmd_sample(args) -> int:
     from jaxrnn.app import charlm, corpus
     from jaxrnn.app.model import build_model, load_run
 
+    if not args.prime:
+        raise UsageError("--prime must not be empty (sampling starts from its last character)")
     path = os.path.join(args.run, "config.json")
     config = validate({**DEFAULTS, **rundir.read_json(path)}, path)
     if "vocab" not in config:
         raise UsageError(f"{path}: vocab is missing")
     vocab = corpus.Vocab(config["vocab"])
+    prime = vocab.encode(args.prime, "--prime")
     model = build_model(config, vocab.size)
     state = load_run(args.run, model, config)
-    if not args.prime:
-        raise UsageError("--prime must not be empty")
-    prime = vocab.encode(args.prime, "--prime")
     out = jax.jit(charlm.sample, static_argnums=(0, 3))(
         model, state["params"], jnp.asarray(prime), args.length, jax.random.key(args.seed),
         args.temperature)
@@ -222,11 +232,17 @@ def main(argv=None) -> int:
     Every error is one line on stderr (``--debug`` shows the traceback instead).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in argv
     commands = {"train": cmd_train, "sample": cmd_sample, "summary": cmd_summary}
+    debug = False  # a flag that cannot be parsed is a usage error, one line in any flag order
     try:
         args = build_parser().parse_args(argv)
-        return commands[args.command](args)
+        debug = args.debug
+        status = commands[args.command](args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+        return status
+    except BrokenPipeError:  # `jaxrnn sample | head -1`: the reader is gone, as SIGPIPE would end it
+        _silence_stdout()
+        return EXIT_PIPE
     except (UsageError, ValueError) as e:  # DataError, CheckpointError, RunDirError are ValueErrors
         if debug:
             raise
@@ -242,6 +258,16 @@ def main(argv=None) -> int:
         print(f"jaxrnn: error: {type(e).__name__}: {message} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
+
+
+def _silence_stdout() -> None:
+    """Points stdout at /dev/null, so that the interpreter's last flush into a closed pipe is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's captured stdout)
+        pass
 
 
 if __name__ == "__main__":

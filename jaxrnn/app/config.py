@@ -28,6 +28,10 @@ KINDS = {"max_chars": int, "hidden": int, "layers": int, "seq_len": int, "batch_
 LIMITS = {"hidden": 65_536, "layers": 64, "seq_len": 1 << 20, "batch_size": 1 << 20, "vocab_size": 1 << 20,
           "max_chars": 1 << 31, "length": 1_000_000, "seed": (1 << 32) - 1}
 MAX_PARAMS = 1_000_000_000  # 12 GB with Adam's two moments in float32
+# Settings that become float32 numbers of the train step: they must stay themselves there (a
+# --lr of 1e-50 is 0 in float32, so the params would never change).
+FLOAT32 = ("lr", "clip")
+FLOAT32_RANGE = (2.0 ** -126, (2 - 2.0 ** -23) * 2.0 ** 127)  # the smallest normal, the largest
 
 
 class UsageError(Exception):
@@ -62,6 +66,9 @@ def check_value(key: str, value):
     low, strict = {"seed": (0, False), "temperature": (0, False)}.get(key, (0, True))
     if value < low or (strict and value == low):
         raise ValueError(f"{key} must be {'>' if strict else '>='} {low}, got {value}")
+    if key in FLOAT32 and not FLOAT32_RANGE[0] <= value <= FLOAT32_RANGE[1]:
+        raise ValueError(f"{key} must be a normal float32 number, from {FLOAT32_RANGE[0]:.4g} to "
+                         f"{FLOAT32_RANGE[1]:.4g}, got {value}")
     if key in LIMITS and value > LIMITS[key]:
         raise ValueError(f"{key} must be at most {LIMITS[key]:,}, got {value:,}")
     return value
@@ -118,6 +125,13 @@ def validate(config: dict, where: str) -> dict:
         fail(f"cell must be one of {', '.join(CELLS)}, got {config.get('cell')!r}")
     if config.get("text") is not None and not isinstance(config["text"], str):
         fail(f"text must be a file name or null, got {config['text']!r}")
+    sha, size = config.get("corpus_sha256"), config.get("corpus_bytes")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64
+                                and all(c in "0123456789abcdef" for c in sha)):
+        fail(f"corpus_sha256 must be 64 lowercase hex digits, got {sha!r}")
+    if (sha is None) != (size is None) or size is not None and (
+            isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        fail(f"corpus_bytes must be a size in bytes beside corpus_sha256, got {size!r}")
     vocab = config.get("vocab")
     if vocab is not None and (not isinstance(vocab, str) or not vocab or len(set(vocab)) != len(vocab)):
         fail("vocab must be a non-empty string of distinct characters")

@@ -13,7 +13,9 @@ when the streams wrap around to their beginning.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import stat
 import sysconfig
 
 import numpy as np
@@ -21,6 +23,7 @@ import numpy as np
 from jaxrnn import _checks
 
 DEFAULT_MAX_CHARS = 2_000_000
+MAX_TEXT_BYTES = 1 << 31  # a --text file's size at most (the ids of a larger one would not fit)
 
 
 class DataError(ValueError):
@@ -61,22 +64,44 @@ def default_corpus(max_chars: int = DEFAULT_MAX_CHARS) -> str:
 
 
 def read_text(path: str) -> str:
-    """Reads a UTF-8 text file, raising :class:`DataError` with a one-line message otherwise.
+    """Reads a UTF-8 text file (at most ``MAX_TEXT_BYTES``), raising :class:`DataError` with a
+    one-line message otherwise: a folder, a device, a FIFO (never waited on) or a file too large
+    is named as such.
 
     Examples:
       >>> read_text("/no/such/file")
       Traceback (most recent call last):
       jaxrnn.app.corpus.DataError: --text /no/such/file: no such file
+      >>> read_text("/dev/null")
+      Traceback (most recent call last):
+      jaxrnn.app.corpus.DataError: --text /dev/null: a character device, not a regular file
     """
-    if os.path.isdir(path):
-        raise DataError(f"--text {path}: a folder, not a file")
-    if not os.path.isfile(path):
-        raise DataError(f"--text {path}: no such file")
+    from jaxrnn.app.rundir import kind
+
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise DataError(f"--text {path}: no such file") from None
     except OSError as e:
         raise DataError(f"--text {path}: cannot read ({e.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise DataError(f"--text {path}: a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError(f"--text {path}: {kind(info.st_mode)}, not a regular file")
+        if info.st_size > MAX_TEXT_BYTES:
+            raise DataError(f"--text {path}: {info.st_size:,} bytes, more than the {MAX_TEXT_BYTES:,} "
+                            "jaxrnn train reads")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            raw = f.read(MAX_TEXT_BYTES + 1)
+    except OSError as e:
+        raise DataError(f"--text {path}: cannot read ({e.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_TEXT_BYTES:
+        raise DataError(f"--text {path}: more than the {MAX_TEXT_BYTES:,} bytes jaxrnn train reads")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -84,6 +109,18 @@ def read_text(path: str) -> str:
     if not text:
         raise DataError(f"--text {path}: the file is empty")
     return text
+
+
+def fingerprint(text: str) -> dict:
+    """The size and SHA-256 of ``text`` in UTF-8 (a ``--text`` file's bytes), as ``config.json``
+    keeps them, so that a text edited in place is caught on resume.
+
+    Examples:
+      >>> fingerprint("abc")["corpus_bytes"], fingerprint("abc")["corpus_sha256"][:8]
+      (3, 'ba7816bf')
+    """
+    data = text.encode("utf-8")
+    return {"corpus_bytes": len(data), "corpus_sha256": hashlib.sha256(data).hexdigest()}
 
 
 @dataclasses.dataclass(frozen=True)

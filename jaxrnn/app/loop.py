@@ -80,7 +80,7 @@ def train(run: Setup, stop: StopSignals) -> int:
     saved = state["step"] if run.latest is not None else None  # the newest checkpoint's step
     progress = Progress(state["step"], config["steps"], config["batch_size"] * config["seq_len"])
     try:
-        with open(metrics_path if devices.main else os.devnull, "a") as log:
+        with rundir.append_file(metrics_path) if devices.main else open(os.devnull, "a") as log:
             outcome, state, saved = _loop(run, state, saved, devices, stop, progress, log)
     finally:
         progress.close()

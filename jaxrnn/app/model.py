@@ -8,7 +8,10 @@ carried from one chunk of text to the next (``h_n: (L, B, H)``, LSTM ``(h_n, c_n
 
 from __future__ import annotations
 
+import functools
+
 import jax
+import numpy as np
 import optax
 
 import jaxrnn
@@ -32,25 +35,55 @@ def build_model(config: dict, vocab_size: int) -> charlm.CharLM:
     return model
 
 
-def state_template(model: charlm.CharLM, config: dict):
-    """``(optimizer, state)``: the state freshly initialised (``checkpoint.load``'s template)."""
+def optimizer(config: dict) -> optax.GradientTransformation:
+    """The run's optimizer: Adam at ``config["lr"]``."""
+    return optax.adam(config["lr"])
+
+
+def fresh_state(model: charlm.CharLM, config: dict) -> dict:
+    """The state of a new run, initialised from ``config["seed"]``."""
     params = model.init(jax.random.key(config["seed"]))
-    optimizer = optax.adam(config["lr"])
-    return optimizer, {
-        "params": params, "opt_state": optimizer.init(params), "step": 0,
+    return {
+        "params": params, "opt_state": optimizer(config).init(params), "step": 0,
         "key": jax.random.key_data(jax.random.key(config["seed"])),
         "carry": model.initial_state(config["batch_size"]),
     }
 
 
+def state_shapes(model: charlm.CharLM, config: dict) -> dict:
+    """The state's structure with ``jax.ShapeDtypeStruct`` leaves (``step`` an int): the template
+    :func:`jaxrnn.app.checkpoint.load` checks a checkpoint against, with nothing allocated."""
+    shapes = jax.eval_shape(lambda: {**fresh_state(model, config), "step": np.int32(0)})
+    return {**shapes, "step": 0}
+
+
+def load_state(run_dir: str, template: dict):
+    """``(path, state)`` of the newest checkpoint in ``run_dir`` (``(None, None)`` if none),
+    refused if its params are not all finite (``jaxrnn train`` never saves such a state).
+
+    Raises:
+      CheckpointError: the newest checkpoint is damaged, does not fit ``template``, or holds NaN
+        or infinite params (the message names the params path).
+    """
+    path, state = checkpoint.load_latest(run_dir, template)
+    if path is not None:
+        for where, leaf in jax.tree_util.tree_flatten_with_path(state["params"])[0]:
+            leaf = np.asarray(leaf)
+            if np.issubdtype(leaf.dtype, np.inexact) and not np.isfinite(leaf).all():
+                raise checkpoint.CheckpointError(
+                    f"checkpoint {path}: params{jax.tree_util.keystr(where)} holds NaN or infinite "
+                    "values (jaxrnn train never saves them); remove it to go on from an older one")
+    return path, state
+
+
 def load_run(run_dir: str, model: charlm.CharLM, config: dict) -> dict:
-    """The newest checkpointed state of the run in ``run_dir``.
+    """The newest checkpointed state of the run in ``run_dir``, read into a template of shapes
+    alone: what is allocated is what the checkpoint holds, never what the config's sizes ask.
 
     Raises:
       CheckpointError: if the run has no checkpoint, or its newest one is damaged or does not fit.
     """
-    _, template = state_template(model, config)
-    path, state = checkpoint.load_latest(run_dir, template)
+    path, state = load_state(run_dir, state_shapes(model, config))
     if path is None:
         raise checkpoint.CheckpointError(f"{run_dir}: no checkpoint (ckpt-*.msgpack) found")
     return state

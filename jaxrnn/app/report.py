@@ -3,6 +3,7 @@ run ended (and its exit status), and the loss curve ``loss.png``. Messages go to
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import signal
@@ -42,9 +43,13 @@ def finished(out: str, outcome: str, step: int, stop: StopSignals, main: bool) -
     number, 130 as for Ctrl-C where this process received none) or :data:`NOT_FINITE` (3; its
     error line was written when it happened).
     """
-    metrics = os.path.join(out, "metrics.jsonl")
-    if main and os.path.exists(metrics) and os.path.getsize(metrics):
-        print(f"loss curve: {plot(out)}", file=sys.stderr)
+    if main:
+        try:
+            path = plot(out)
+            if path:
+                print(f"loss curve: {path}", file=sys.stderr)
+        except rundir.RunDirError as e:  # the run itself is saved: say why there is no curve
+            print(f"jaxrnn: warning: no loss curve: {e}", file=sys.stderr)
     if outcome == INTERRUPTED:
         what = "interrupted" if stop.received in (None, signal.SIGINT) else signal.Signals(stop.received).name
         print(f"jaxrnn: {what} at step {step}; checkpoint saved in {out}; continue with "
@@ -56,14 +61,22 @@ def finished(out: str, outcome: str, step: int, stop: StopSignals, main: bool) -
     return 0
 
 
-def plot(run_dir: str) -> str:
-    """Writes ``run_dir/loss.png`` from ``metrics.jsonl`` (matplotlib, Agg backend); returns its path."""
+def plot(run_dir: str) -> str | None:
+    """Writes ``run_dir/loss.png`` from ``metrics.jsonl`` (matplotlib, Agg backend), atomically
+    (a ``loss.png`` that is a link is replaced, never written through); returns its path, or
+    None when there are no metrics yet.
+
+    Raises:
+      RunDirError: ``metrics.jsonl`` or ``loss.png`` cannot be read or written (naming the file).
+    """
+    rows = rundir.read_metrics(os.path.join(run_dir, "metrics.jsonl"))
+    if not rows:
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = rundir.read_metrics(os.path.join(run_dir, "metrics.jsonl"))
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([r["step"] for r in rows], [r["loss"] * BITS for r in rows], label="train")
     val = [r for r in rows if "val_bpc" in r]
@@ -72,7 +85,9 @@ def plot(run_dir: str) -> str:
     ax.set(xlabel="step", ylabel="bits per character", title="jaxrnn train")
     ax.legend()
     ax.grid(alpha=0.3)
-    path = os.path.join(run_dir, "loss.png")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
+    path = os.path.join(run_dir, "loss.png")
+    rundir.atomic_write(path, png.getvalue())
     return path

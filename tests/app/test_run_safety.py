@@ -141,10 +141,10 @@ def test_a_closed_output_pipe_saves_and_stops_like_sigpipe(tmp_path, text):
 
 def checkpoint_template(out):
     from jaxrnn.app import corpus
-    from jaxrnn.app.model import build_model, state_template
+    from jaxrnn.app.model import build_model, state_shapes
 
     config = json.load(open(os.path.join(out, "config.json")))
-    return state_template(build_model(config, corpus.Vocab(config["vocab"]).size), config)[1]
+    return state_shapes(build_model(config, corpus.Vocab(config["vocab"]).size), config)
 
 
 def _leaves(tree):
@@ -178,7 +178,7 @@ def test_metadata_writes_are_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(rundir.RunDirError, match=f"{path}: cannot write: disk full"):
         rundir.write_json(path, {"hidden": 32})
     assert json.load(open(path)) == {"hidden": 16} and os.listdir(tmp_path) == ["config.json"]
 
