@@ -1,6 +1,6 @@
 """A character language model: embedding -> ``jaxrnn.RNN/LSTM/GRU`` -> linear head.
 
-Shapes: ``tokens: (B, T)`` ints in ``[0, V)``, ``logits: (B, T, V)``; the recurrent state is the
+Shapes: ``tokens: (B, T)`` ints in ``[0, V)`` (others refused), ``logits: (B, T, V)``; the recurrent state is the
 layer's torch-shaped ``h_n: (L, B, H)`` (LSTM ``(h_n, c_n)``).
 """
 
@@ -66,8 +66,17 @@ class CharLM:
 
     def apply(self, params, tokens, state=None):
         """``tokens: (B, T)`` -> ``(logits: (B, T, V), state)``; ``state=None`` starts at zeros."""
-        out, state = self.rnn.apply(params["rnn"], params["embed"][tokens], state)
+        out, state = self.rnn.apply(params["rnn"], self.embed(params, tokens), state)
         return self.head(params, out), state
+
+    def embed(self, params, tokens):
+        """``tokens: (...)`` ids in ``[0, V)`` -> ``(..., E)``. Ids outside ``[0, V)`` raise
+        ``ValueError`` when concrete; traced ones (under jit) give NaN rows, never another row.
+        """
+        ids("tokens", tokens, self.vocab_size)
+        inside = (tokens >= 0) & (tokens < self.vocab_size)
+        return jnp.take(params["embed"], jnp.where(inside, tokens, self.vocab_size), axis=0,
+                        mode="fill", fill_value=jnp.nan)
 
     def head(self, params, h):
         """``h: (..., H)`` -> logits ``(..., V)``."""
@@ -80,8 +89,27 @@ class CharLM:
     def loss(self, params, batch, state):
         """Truncated-BPTT loss for :func:`jaxrnn.train.make_bptt_step`: ``batch = (x, y)``, nats/char."""
         x, y = batch
+        ids("labels", y, self.vocab_size)
         logits, state = self.apply(params, x, state)
         return cross_entropy(logits, y), state
+
+
+def ids(name: str, value, vocab_size: int) -> None:
+    """Checks that ``value`` holds integer ids, and (when concrete) that they lie in ``[0, vocab_size)``.
+
+    Examples:
+      >>> ids("tokens", jnp.array([0, 10]), 10)
+      Traceback (most recent call last):
+      ValueError: tokens must be ids in [0, 10) (the vocabulary size), got values from 0 to 10
+    """
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.integer):
+        raise TypeError(f"{name} must be an integer array of ids, got {dtype or type(value).__name__}")
+    if _checks.is_concrete(value) and jnp.size(value):
+        low, high = int(jnp.min(value)), int(jnp.max(value))
+        if low < 0 or high >= vocab_size:
+            raise ValueError(f"{name} must be ids in [0, {vocab_size}) (the vocabulary size), got values "
+                             f"from {low} to {high}")
 
 
 def sample(model: CharLM, params, prime, length: int, key, temperature: float = 1.0):
@@ -94,11 +122,13 @@ def sample(model: CharLM, params, prime, length: int, key, temperature: float = 
       >>> sample(model, model.init(jax.random.key(0)), jnp.array([1, 2]), 5, jax.random.key(1)).shape
       (5,)
     """
+    if jnp.ndim(prime) != 1 or jnp.shape(prime)[0] < 1:
+        raise ValueError(f"prime must be (P,) ids with P >= 1, got shape {jnp.shape(prime)}")
     _logits, state = model.apply(params, prime[None, :-1], None)  # T = 0 gives zeros
 
     def one(carry, k):
         state, token = carry
-        h, state = model.rnn.step(params["rnn"], params["embed"][token][None], state)  # one step
+        h, state = model.rnn.step(params["rnn"], model.embed(params, token[None]), state)  # one step
         logits = model.head(params, h[0])
         drawn = jax.random.categorical(k, logits / jnp.maximum(temperature, 1e-6))
         nxt = jnp.where(temperature > 0, drawn, jnp.argmax(logits))  # 0: the most likely
