@@ -6,7 +6,8 @@ Tensors are ``(batch, time, heads, dim)``, gates ``(batch, time, heads)``; every
 scan of the op's cell step; the parallel methods are tested equal to it.
 """
 
+from jaxrnn.ops.delta import gated_delta_rule
 from jaxrnn.ops.gla import simple_gla
 from jaxrnn.ops.xlstm import mlstm
 
-__all__ = ["mlstm", "simple_gla"]
+__all__ = ["gated_delta_rule", "mlstm", "simple_gla"]
