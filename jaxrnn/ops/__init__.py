@@ -8,6 +8,8 @@ scan of the op's cell step; the parallel methods are tested equal to it.
 
 from jaxrnn.ops.delta import gated_delta_rule
 from jaxrnn.ops.gla import simple_gla
+from jaxrnn.ops.rglru import rg_lru
+from jaxrnn.ops.selective import selective_scan
 from jaxrnn.ops.xlstm import mlstm
 
-__all__ = ["gated_delta_rule", "mlstm", "simple_gla"]
+__all__ = ["gated_delta_rule", "mlstm", "rg_lru", "selective_scan", "simple_gla"]
