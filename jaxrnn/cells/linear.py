@@ -70,6 +70,7 @@ class _MinCell:
 
     def _gates(self, params, xs) -> list[Array]:
         """``xs: (T, I)`` -> the ``k`` pre-activation blocks, each ``(T, H)``."""
+        _checks.keys_match("params", params, ("w_ih", "b_ih"))
         _check_xs(params, xs, self._blocks * self.hidden_size)
         return jnp.split(_affine(params, xs), self._blocks, axis=-1)
 

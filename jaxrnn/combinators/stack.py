@@ -98,7 +98,7 @@ class Stack:
         for layer, p, c in zip(self.layers, params, carry or (None,) * len(self.layers)):
             if isinstance(layer, Bidirectional):
                 layer.check(p, c)
-        key = None if key is None else _checks.prng_key("key", key, single=False)
+        key = None if key is None else _checks.prng_key("key", key)  # one sequence: one key
         return self.run(scan_runner, params, xs, carry, seq_length, key)
 
     def step(self, params, x, carry=None):

@@ -69,8 +69,8 @@ class Newton:
                 raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
         if not (self.tol > 0 and math.isfinite(self.tol)):
             raise ValueError(f"tol must be a finite number > 0, got {self.tol}")
-        if self.damping < 0:
-            raise ValueError(f"damping must be >= 0, got {self.damping}")
+        if not (self.damping >= 0 and math.isfinite(self.damping)):
+            raise ValueError(f"damping must be a finite number >= 0, got {self.damping}")
         _checks.positive_int("max_iters", self.max_iters)
         _checks.boolean("fallback", self.fallback)
 

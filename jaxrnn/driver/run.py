@@ -30,7 +30,9 @@ def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False
         reads several tensors, a tuple or dict of arrays with a leading T (e.g. ``(q, k, v)``).
       carry: the initial carry; ``None`` means zeros (``cell.initial_carry``). It is carried in
         the state dtype (:mod:`jaxrnn.precision`: float32 when the cell computes in 16 bits).
-      seq_length: scalar int in ``[0, T]``; ``None`` means T.
+      seq_length: scalar int in ``[0, T]``; ``None`` means T. A concrete value outside
+        ``[0, T]`` raises ``ValueError``; under ``jax.jit`` (a traced value) it cannot be checked
+        and is clamped to ``[0, T]`` (-1 runs no step, T + 5 runs T).
       reverse: run from the last valid step to the first.
       unroll: passed to ``jax.lax.scan`` (sequential method).
       method: how time is evaluated (see the README section "Parallel in time"):
@@ -136,7 +138,29 @@ def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
     if resets is not None:
         resets = _check_resets(resets, steps)
     state = precision.policy(getattr(cell, "compute_dtype", None), xs, params).state
+    _check_step(cell, params, xs, carry, state)
     return evaluate(cell, params, xs, carry, seq_length, reverse, unroll, method, resets, state)
+
+
+def _shapes(tree):
+    return jax.tree.map(lambda a: tuple(a.shape), tree)
+
+
+def _check_step(cell, params, xs, carry, state) -> None:
+    """Checks, from shapes alone (``jax.eval_shape``: nothing is computed), that a given ``carry``
+    is shaped like the cell's initial carry and that ``cell.apply`` returns ``(carry, y)`` with the
+    carry's structure and shapes: the same message under every method."""
+    initial = jax.eval_shape(lambda: cell.initial_carry(state))
+    if carry is not None and _shapes(carry) != _shapes(initial):
+        raise ValueError(f"carry must be shaped like cell.initial_carry(), {_shapes(initial)}, got {_shapes(carry)}")
+    x0 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), xs)
+    out = jax.eval_shape(lambda c, x: cell.apply(params, c, x), initial, x0)
+    if not isinstance(out, (tuple, list)) or len(out) != 2 or isinstance(out, jax.ShapeDtypeStruct):
+        got = f"an array of shape {tuple(out.shape)}" if hasattr(out, "shape") else type(out).__name__
+        raise TypeError(f"cell.apply must return (carry, y), got {got}")
+    if _shapes(out[0]) != _shapes(initial):
+        raise ValueError(f"cell.apply must return a carry shaped like its input carry, {_shapes(initial)}, "
+                         f"got {_shapes(out[0])}")
 
 
 def evaluate(cell, params, xs, carry, seq_length, reverse, unroll, method, resets, state):

@@ -65,7 +65,7 @@ def from_torch(module):
       >>> layer
       LSTM(input_size=5, hidden_size=8, num_layers=2, bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, double_bias=True, merge_mode='concat', engine='auto', compute_dtype=None)
     """
-    kind = type(module).__name__
+    kind = _torch_kind(module)
     if kind in _CELLS:
         kwargs = {"hidden_size": module.hidden_size, "bias": module.bias}
         if kind == "RNNCell":
@@ -83,7 +83,7 @@ def from_torch(module):
     else:
         raise TypeError(
             "module must be a torch.nn RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell, "
-            f"got {type(module).__name__}"
+            f"got {type(module).__name__} (from {type(module).__module__})"
         )
     params = _empty_params(layer)
     state = dict(module.named_parameters())
@@ -92,8 +92,19 @@ def from_torch(module):
         raise ValueError(f"module: its parameters are on the meta device (shapes without values: {meta[0]}, ...); "
                          "give them values first, e.g. module.to_empty(device='cpu') then reset_parameters()")
     for path, key, name in _param_names(layer):
-        _at(params, path)[key] = _from_tensor(state[name])
+        # the module's attribute, not its parameter: a pruned weight (torch.nn.utils.prune) is a
+        # parameter "{name}_orig" and a mask, and the attribute holds the pruned values
+        _at(params, path)[key] = _from_tensor(getattr(module, name))
     return layer, params
+
+
+def _torch_kind(module) -> str | None:
+    """The ``torch.nn`` class (its name) that ``module`` is an instance of, among the recurrent
+    ones (a subclass counts); None for anything else (a Keras ``LSTM`` has the same name)."""
+    for cls in type(module).__mro__:
+        if cls.__module__.startswith("torch.nn.") and (cls.__name__ in _CELLS or cls.__name__ in _LAYERS):
+            return cls.__name__
+    return None
 
 
 def _from_tensor(t):

@@ -103,6 +103,8 @@ class _TorchShaped:
           input: ``(T, B, I)``, ``(B, T, I)`` if ``batch_first``, or unbatched ``(T, I)``.
           hx: initial state, ``h_0: (L*D, B, H_out)`` (LSTM: ``(h_0, c_0)``); ``None`` is zeros.
           seq_lengths: ``(B,)`` ints in ``[0, T]``; ``None`` means every row has T steps.
+            Concrete values outside ``[0, T]`` raise ``ValueError``; under ``jax.jit`` (traced
+            values) they cannot be checked and are clamped to ``[0, T]``.
           key: PRNG key enabling inter-layer dropout (training); ``None`` disables dropout.
 
         Returns:

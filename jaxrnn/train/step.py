@@ -131,8 +131,8 @@ def _update_fn(optimizer: optax.GradientTransformation, clip_norm: float | None)
                         f"{type(optimizer).__name__}")
     clip = None
     if clip_norm is not None:
-        if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)) or clip_norm <= 0:
-            raise ValueError(f"clip_norm must be a positive number or None, got {clip_norm!r}")
+        if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)) or not clip_norm > 0:
+            raise ValueError(f"clip_norm must be a positive number or None, got {clip_norm!r}")  # NaN too
         clip = optax.clip_by_global_norm(float(clip_norm))
 
     def update(params, opt_state, loss, grads):

@@ -228,7 +228,7 @@ def test_errors():
         jaxrnn.Newton(tol=float("inf"))
     with pytest.raises(TypeError, match="tol must be a float, got str"):
         jaxrnn.Newton(tol="small")
-    with pytest.raises(ValueError, match="damping must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="damping must be a finite number >= 0, got -1"):
         jaxrnn.Newton(damping=-1.0)
     with pytest.raises(ValueError, match="max_iters must be >= 1, got 0"):
         jaxrnn.Newton(max_iters=0)
