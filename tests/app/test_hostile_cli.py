@@ -1,0 +1,69 @@
+"""The command's messages under hostile use: no traceback from any flag order, each formerly
+cryptic message names the argument or the file (a metrics line without a loss, a write that
+fails with "File too large", a --text that is a device or a FIFO)."""
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from jaxrnn.app import report, rundir
+from jaxrnn.app.cli import main
+from jaxrnn.app.signals import StopSignals
+from tests.app.commands import TINY, one_line_error
+from tests.helpers import ROOT
+
+
+@pytest.mark.parametrize("argv", [["train", "--debug", "--hidden", "0"], ["--debug", "train", "--hidden", "0"],
+                                  ["train", "--hidden", "0", "--debug"]])
+def test_a_usage_error_is_one_line_in_any_flag_order(capsys, argv):
+    one_line_error(capsys, *argv, in_process=True, match="argument --hidden: must be > 0, got 0")
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
+    with pytest.raises(rundir.RunDirError, match="config.json: no such file"):
+        main(["sample", "--debug", "--run", str(tmp_path / "missing")])
+
+
+def test_a_metrics_line_without_loss_is_named_on_resume_and_never_ends_a_run(capsys, tmp_path, trained):
+    out = shutil.copytree(trained, str(tmp_path / "run"))
+    path = os.path.join(out, "metrics.jsonl")
+    lines = open(path).read().splitlines(keepends=True)
+    lines[2] = '{"step": 3, "grad_norm": 1.0}\n'
+    open(path, "w").write("".join(lines))
+    one_line_error(capsys, "train", "--out", out, "--resume", "--steps", "31", in_process=True,
+                   match=f"{path}: line 3 is not a metrics record (a JSON object with an integer step and a "
+                         "number loss); fix or remove that line")
+    # edited while the run trains: the run still ends well, without its curve
+    assert report.finished(out, report.DONE, 30, StopSignals(), True) == 0
+    err = capsys.readouterr().err
+    assert f"jaxrnn: warning: no loss curve: {path}: line 3 is not a metrics record" in err and "done: 30" in err
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda tmp: "/dev/null", "--text /dev/null: a character device, not a regular file"),
+    (lambda tmp: os.mkfifo(tmp / "fifo") or str(tmp / "fifo"), "fifo: a FIFO, not a regular file"),
+])
+def test_a_text_that_is_a_device_or_a_fifo_is_named_and_never_waited_on(capsys, tmp_path, make, match):
+    one_line_error(capsys, "train", "--text", make(tmp_path), "--out", str(tmp_path / "run"), in_process=True,
+                   match=match)
+
+
+def test_a_write_that_fails_names_the_file(tmp_path, text):
+    """`ulimit -f`: a checkpoint larger than the limit fails with "File too large": the message
+    names the checkpoint, and the run's older files stay."""
+    out = str(tmp_path / "run")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    proc = subprocess.run([sys.executable, "-m", "jaxrnn.app.cli", "train", "--text", text, "--out", out, *TINY,
+                           "--steps", "2"], capture_output=True, text=True, preexec_fn=limit, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    err = proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in err, err
+    assert f"jaxrnn: error: {os.path.join(out, 'ckpt-00000002.msgpack')}: cannot write: File too large" in err
+    assert os.path.exists(os.path.join(out, "config.json"))
