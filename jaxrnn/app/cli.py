@@ -8,13 +8,38 @@ Every user error ends in one line on stderr and a non-zero exit, never a traceba
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import os
-import sys
+import signal
 
-from jaxrnn.app import rundir
-from jaxrnn.app.config import CELLS, DEFAULTS, KINDS, LIMITS, UsageError, flag, path_flag, shown, validate
+_EARLY: list[int] = []  # SIGINT / SIGTERM received while this module loads, before main's handlers
+
+
+def _remember(signum, frame):
+    _EARLY.append(signum)
+
+
+def _while_loading(handler):
+    """Sets ``handler`` for SIGINT and SIGTERM (where this thread may); returns the previous ones."""
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler.get(sig) if isinstance(handler, dict) else handler)
+        except (ValueError, TypeError):  # not the main thread, or a handler Python did not install
+            pass
+    return previous
+
+
+_PREVIOUS = _while_loading(_remember)  # an early Ctrl-C is main's to report, never a traceback
+
+import argparse  # noqa: E402 - after the handlers above
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from jaxrnn.app import rundir  # noqa: E402
+from jaxrnn.app.config import (  # noqa: E402
+    CELLS, DEFAULTS, KINDS, LIMITS, UsageError, flag, path_flag, shown, validate)
+
+_while_loading(_PREVIOUS)  # loaded: the handlers are the importer's again (a test's Ctrl-C works)
 
 EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 2, 130, 141  # training returns its own (jaxrnn.app.report)
 HELP = {
@@ -231,6 +256,10 @@ def main(argv=None) -> int:
 
     Every error is one line on stderr (``--debug`` shows the traceback instead).
     """
+    if _EARLY:  # a signal while the command loaded: nothing has been done yet
+        name = "interrupted" if _EARLY[0] == signal.SIGINT else signal.Signals(_EARLY[0]).name
+        print(f"jaxrnn: {name} while starting; nothing was done", file=sys.stderr)
+        return 128 + _EARLY.pop(0)
     argv = sys.argv[1:] if argv is None else list(argv)
     commands = {"train": cmd_train, "sample": cmd_sample, "summary": cmd_summary}
     debug = False  # a flag that cannot be parsed is a usage error, one line in any flag order

@@ -8,7 +8,6 @@ carried from one chunk of text to the next (``h_n: (L, B, H)``, LSTM ``(h_n, c_n
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import numpy as np

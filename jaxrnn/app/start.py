@@ -110,7 +110,7 @@ def not_a_run(out: str) -> None:
     checkpoints = glob.glob(os.path.join(glob.escape(out), rundir.CHECKPOINTS))
     if checkpoints:
         held.insert(0, f"{len(checkpoints)} checkpoint{'s' * (len(checkpoints) > 1)} "
-                       f"({os.path.basename(sorted(checkpoints)[-1])}...)")
+                       f"({os.path.basename(max(checkpoints))}...)")
     if held:
         raise UsageError(f"--out {out} holds {', '.join(held)} but no config.json, so it is no run "
                          "jaxrnn can continue or overwrite; move those files away or choose another --out")

@@ -67,3 +67,25 @@ def test_a_write_that_fails_names_the_file(tmp_path, text):
     assert proc.returncode == 2 and "Traceback" not in err, err
     assert f"jaxrnn: error: {os.path.join(out, 'ckpt-00000002.msgpack')}: cannot write: File too large" in err
     assert os.path.exists(os.path.join(out, "config.json"))
+
+
+EARLY_SIGNAL = """
+import importlib.abc, os, signal, sys
+class Interrupt(importlib.abc.MetaPathFinder):  # Ctrl-C while the command imports argparse
+    def find_spec(self, name, path, target=None):
+        if name == "argparse":
+            os.kill(os.getpid(), signal.{sig})
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["jaxrnn", "train", "--out", "run"]
+from jaxrnn.app.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("sig,status,word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "SIGTERM")])
+def test_a_signal_while_the_command_loads_ends_it_in_one_line(tmp_path, sig, status, word):
+    proc = subprocess.run([sys.executable, "-c", EARLY_SIGNAL.format(sig=sig)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == status, proc.stderr
+    assert proc.stderr == f"jaxrnn: {word} while starting; nothing was done\n"
+    assert os.listdir(tmp_path) == []  # nothing was written
