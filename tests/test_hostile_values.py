@@ -61,7 +61,7 @@ class _Custom:
     def apply(self, params, carry, x):
         h = 0.5 * carry + params["w"] @ x
         return {"one array": h, "a longer carry": (jnp.concatenate([h, h]), h), "three": (h, h, h),
-                "good": (h, h)}[self.returns]
+                "an int carry": (h.astype(jnp.int32), h), "good": (h, h)}[self.returns]
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -69,6 +69,7 @@ class _Custom:
     ("one array", TypeError, r"cell.apply must return \(carry, y\), got an array of shape \(3,\)"),
     ("three", TypeError, r"cell.apply must return \(carry, y\), got tuple"),
     ("a longer carry", ValueError, r"cell.apply must return a carry shaped like its input carry, \(3,\), got \(6,\)"),
+    ("an int carry", TypeError, "cell.apply must return a floating carry, got int32"),
 ])
 def test_a_custom_cells_output_is_checked_the_same_under_every_method(method, returns, error, match):
     cell = _Custom(returns)

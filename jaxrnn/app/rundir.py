@@ -51,11 +51,13 @@ def kind(mode: int) -> str:
 def open_file(path: str, flags: int = os.O_RDONLY, what: str | None = None) -> int:
     """Opens ``path`` as a regular file and returns its descriptor: never through a symbolic link
     (``O_NOFOLLOW``), never blocking (``O_NONBLOCK``: a FIFO or a device is opened, seen by
-    ``fstat`` and refused). ``what`` names the file in messages (default: ``path``).
+    ``fstat`` and refused), and for writing never a file with other hard links (a user's file
+    linked into the run directory). ``what`` names the file in messages (default: ``path``).
 
     Raises:
       FileNotFoundError: ``path`` does not exist (and ``flags`` do not create it).
-      RunDirError: ``path`` is a symbolic link, a folder, a FIFO, a device, or cannot be opened.
+      RunDirError: ``path`` is a symbolic link, a folder, a FIFO, a device, a file with other hard
+        links (for writing), or cannot be opened.
 
     Examples:
       >>> os.close(open_file("/tmp/example.txt", os.O_WRONLY | os.O_CREAT))
@@ -77,11 +79,15 @@ def open_file(path: str, flags: int = os.O_RDONLY, what: str | None = None) -> i
             raise RunDirError(f"{what}: {kind(mode)}, not a regular file; a run directory holds only "
                               "regular files (remove it)") from None
         raise _os_error(f"{what}: cannot open", e) from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise RunDirError(f"{what}: {kind(mode)}, not a regular file; a run directory holds only "
+        raise RunDirError(f"{what}: {kind(info.st_mode)}, not a regular file; a run directory holds only "
                           "regular files (remove it)")
+    if flags & (os.O_WRONLY | os.O_RDWR) and info.st_nlink > 1:  # writing would change another file
+        os.close(fd)
+        raise RunDirError(f"{what}: a file with {info.st_nlink} hard links; jaxrnn writes only files of "
+                          "its own in a run directory (remove it)")
     os.set_blocking(fd, True)
     return fd
 

@@ -161,6 +161,9 @@ def _check_step(cell, params, xs, carry, state) -> None:
     if _shapes(out[0]) != _shapes(initial):
         raise ValueError(f"cell.apply must return a carry shaped like its input carry, {_shapes(initial)}, "
                          f"got {_shapes(out[0])}")
+    for leaf in jax.tree.leaves(out[0]):
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            raise TypeError(f"cell.apply must return a floating carry, got {leaf.dtype}")
 
 
 def evaluate(cell, params, xs, carry, seq_length, reverse, unroll, method, resets, state):

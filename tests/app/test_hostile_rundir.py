@@ -67,6 +67,26 @@ def test_a_lock_that_is_a_symbolic_link_or_a_fifo_is_refused(tmp_path, text):
     error("train", "--text", text, "--out", str(out), *TINY, match=".lock: a FIFO, not a regular file")
 
 
+def test_a_lock_or_metrics_file_with_other_hard_links_is_never_written(capsys, tmp_path, trained, text):
+    notes = _notes(tmp_path)
+    out = tmp_path / "run"
+    out.mkdir()
+    os.link(notes, out / ".lock")
+    error("train", "--text", text, "--out", str(out), *TINY, match=".lock: a file with 2 hard links")
+    assert notes.read_text() == "my notes\n"
+    copy = _copy(trained, tmp_path, "copy")
+    os.remove(os.path.join(copy, "metrics.jsonl"))
+    notes.write_text('{"step": 1, "loss": 3.0}\n')
+    os.link(notes, os.path.join(copy, "metrics.jsonl"))  # trimmed on resume: replaced, never written into
+    rc, _, err = run(capsys, "train", "--out", copy, "--resume", "--steps", "31")
+    assert rc == 0, err
+    assert notes.read_text() == '{"step": 1, "loss": 3.0}\n'
+    assert os.stat(os.path.join(copy, "metrics.jsonl")).st_nlink == 1
+    with pytest.raises(rundir.RunDirError, match=r"linked: a file with \d hard links"):
+        os.link(notes, tmp_path / "linked")
+        rundir.append_file(str(tmp_path / "linked"))
+
+
 def test_a_loss_png_that_is_a_link_is_replaced_never_written_through(capsys, tmp_path, trained):
     notes = _notes(tmp_path)
     out = _copy(trained, tmp_path)
