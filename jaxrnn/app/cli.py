@@ -131,11 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=flag("temperature"), default=0.8, metavar="T",
                    help="sampling temperature; 0 picks the most likely character (default: %(default)s)")
     s.add_argument("--seed", type=flag("seed"), default=0, metavar="N", help="sampling seed (default: %(default)s)")
-    m = sub.add_parser("summary", help="print the model's parameter table for the model flags")
+    m = sub.add_parser("summary", help="print the model's parameter table for the model flags or a run")
     _debug_flag(m)
-    _model_flags(m)
+    _model_flags(m, given_only=True)
     m.add_argument("--vocab-size", type=flag("vocab_size"), default=None, metavar="V",
                    help="vocabulary size (default: counted from --text, or from the default corpus)")
+    m.add_argument("--run", type=path_flag, default=None, metavar="DIR",
+                   help="the model of a trained run, from its config.json (no model flags then)")
     return parser
 
 
@@ -238,10 +240,14 @@ def cmd_summary(args) -> int:
     from jaxrnn.app.model import build_model
     from jaxrnn.app.start import load_corpus
 
-    config = {**DEFAULTS, **{k: v for k, v in vars(args).items() if k in DEFAULTS}}
-    if args.vocab_size is not None:
+    given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
+    if args.run is not None:
+        config, size, what = _run_model(args.run, given, args.vocab_size)
+    elif args.vocab_size is not None:
+        config = {**DEFAULTS, **given}
         size, what = args.vocab_size, "given by --vocab-size"
     else:
+        config = {**DEFAULTS, **given}
         text, source = load_corpus(config)
         size, what = corpus.Vocab.from_text(text).size, f"of {source} ({len(text):,} characters)"
     model = build_model(config, size)
@@ -249,6 +255,21 @@ def cmd_summary(args) -> int:
     params = jax.eval_shape(model.init, jax.random.key(0))  # shapes only: nothing is allocated
     print(summary_table(model, params, config["batch_size"], config["seq_len"]))
     return 0
+
+
+def _run_model(run_dir: str, given: dict, vocab_size) -> tuple[dict, int, str]:
+    """``(config, vocabulary size, its description)`` of the run in ``run_dir``, read from its
+    ``config.json`` alone (no checkpoint is read, nothing is allocated); flags that would describe
+    another model are refused."""
+    extra = sorted(given) + (["vocab_size"] if vocab_size is not None else [])
+    if extra:
+        raise UsageError(f"--run reads the model from {run_dir}/config.json; drop "
+                         f"{', '.join('--' + k.replace('_', '-') for k in extra)}")
+    path = os.path.join(run_dir, "config.json")
+    config = validate({**DEFAULTS, **rundir.read_json(path)}, path)
+    if "vocab" not in config:
+        raise UsageError(f"{path}: vocab is missing")
+    return config, len(config["vocab"]), f"of the run in {run_dir}"
 
 
 def main(argv=None) -> int:

@@ -66,3 +66,19 @@ def test_a_closed_stdout_ends_sample_and_summary_quietly(trained, argv):
     err = proc.stderr.read()
     assert proc.wait(timeout=120) in (0, 141), err
     assert err == "", err
+
+
+def test_summary_of_a_run_reads_its_config_alone(capsys, tmp_path, trained):
+    rc, table, _ = run(capsys, "summary", "--run", trained)
+    config = json.load(open(os.path.join(trained, "config.json")))
+    assert rc == 0 and f"vocabulary: {len(config['vocab'])} characters, of the run in {trained}" in table
+    assert "(4, 8, 16)" in table and "Total params (embedding + recurrent + head): 6,544" in table
+    one_line_error(capsys, "summary", "--run", trained, "--hidden", "32", in_process=True,
+                   match=f"--run reads the model from {trained}/config.json; drop --hidden")
+    out = shutil.copytree(trained, str(tmp_path / "run"))
+    path = os.path.join(out, "config.json")
+    json.dump({**json.load(open(path)), "batch_size": 1 << 20}, open(path, "w"))
+    for ckpt in checkpoint.list_checkpoints(out):
+        os.remove(ckpt)  # summary needs none: a model of shapes, nothing allocated
+    rc, table, _ = run(capsys, "summary", "--run", out)
+    assert rc == 0 and "(1048576, 8, 16)" in table
