@@ -13,12 +13,11 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from jaxrnn import _checks
-from jaxrnn.cells.gla import default_scale
+from jaxrnn.cells.attention import AttentionStep
 
 
 @dataclasses.dataclass(frozen=True)
-class GatedDeltaCell:
+class GatedDeltaCell(AttentionStep):
     """One step of the gated delta rule for all heads of one example (a cell of the protocol, no
     params).
 
@@ -33,32 +32,6 @@ class GatedDeltaCell:
       >>> state[0].tolist(), o[0].tolist()
       ([[3.0, 4.0], [1.0, 1.0]], [3.0, 4.0])
     """
-
-    num_heads: int
-    key_dim: int
-    value_dim: int
-    scale: float = 1.0
-
-    def __post_init__(self):
-        for name in ("num_heads", "key_dim", "value_dim"):
-            _checks.positive_int(name, getattr(self, name))
-        object.__setattr__(self, "scale", default_scale(self.key_dim, self.scale))
-
-    @property
-    def hidden_size(self) -> int:
-        return self.num_heads * self.key_dim * self.value_dim
-
-    @property
-    def output_size(self) -> int:
-        return self.num_heads * self.value_dim
-
-    def init(self, key, input_size=None, *, preset: str = "torch", dtype=jnp.float32) -> dict:
-        """No params: the step reads its inputs only."""
-        return {}
-
-    def initial_carry(self, dtype=jnp.float32):
-        """Zeros ``(H, K, V)``."""
-        return jnp.zeros((self.num_heads, self.key_dim, self.value_dim), dtype)
 
     def apply(self, params, carry, x):
         """``S = exp(g) S``; ``S' = S + k (beta (v - S^T k))^T``; ``o = scale S'^T q`` (per head)."""

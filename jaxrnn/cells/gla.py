@@ -11,20 +11,11 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from jaxrnn import _checks
-
-
-def default_scale(key_dim: int, scale) -> float:
-    """``scale``, or ``1 / sqrt(K)`` when it is ``None`` (every attention-like op's default)."""
-    if scale is None:
-        return key_dim ** -0.5
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-        raise TypeError(f"scale must be a float or None, got {type(scale).__name__} {scale!r}")
-    return float(scale)
+from jaxrnn.cells.attention import AttentionStep
 
 
 @dataclasses.dataclass(frozen=True)
-class SimpleGLACell:
+class SimpleGLACell(AttentionStep):
     """One step of simple GLA for all heads of one example (a cell of the protocol, no params).
 
     ``x = (q: (H, K), k: (H, K), v: (H, V), g: (H,))``; carry ``S: (H, K, V)``; ``y = o: (H, V)``.
@@ -36,32 +27,6 @@ class SimpleGLACell:
       >>> state.shape, o[0].tolist()
       ((2, 3, 4), [3.0, 3.0, 3.0, 3.0])
     """
-
-    num_heads: int
-    key_dim: int
-    value_dim: int
-    scale: float = 1.0
-
-    def __post_init__(self):
-        for name in ("num_heads", "key_dim", "value_dim"):
-            _checks.positive_int(name, getattr(self, name))
-        object.__setattr__(self, "scale", default_scale(self.key_dim, self.scale))
-
-    @property
-    def hidden_size(self) -> int:
-        return self.num_heads * self.key_dim * self.value_dim
-
-    @property
-    def output_size(self) -> int:
-        return self.num_heads * self.value_dim
-
-    def init(self, key, input_size=None, *, preset: str = "torch", dtype=jnp.float32) -> dict:
-        """No params: the step reads its inputs only."""
-        return {}
-
-    def initial_carry(self, dtype=jnp.float32):
-        """Zeros ``(H, K, V)``."""
-        return jnp.zeros((self.num_heads, self.key_dim, self.value_dim), dtype)
 
     def apply(self, params, carry, x):
         """``S' = exp(g) S + k v^T``; ``o = scale S'^T q`` (per head)."""

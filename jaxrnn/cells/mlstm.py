@@ -20,8 +20,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from jaxrnn import _checks
-from jaxrnn.cells.gla import default_scale
+from jaxrnn.cells.attention import AttentionStep
 
 
 def log_forget(f):
@@ -80,7 +79,7 @@ def readout(num, den, m, eps):
 
 
 @dataclasses.dataclass(frozen=True)
-class MLSTMStepCell:
+class MLSTMStepCell(AttentionStep):
     """One mLSTM step for all heads of one example (a cell of the protocol, no params).
 
     ``x = (q: (H, K), k: (H, K), v: (H, V), i: (H,), f: (H,))`` (``i``, ``f``: gate
@@ -96,16 +95,10 @@ class MLSTMStepCell:
       ([3.0, 4.0], [1.0, 0.0], [0.0])
     """
 
-    num_heads: int
-    key_dim: int
-    value_dim: int
-    scale: float | None = None
     eps: float = 1e-6
 
     def __post_init__(self):
-        for name in ("num_heads", "key_dim", "value_dim"):
-            _checks.positive_int(name, getattr(self, name))
-        object.__setattr__(self, "scale", default_scale(self.key_dim, self.scale))
+        super().__post_init__()
         if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float)):
             raise TypeError(f"eps must be a float, got {type(self.eps).__name__} {self.eps!r}")
         if not self.eps >= 0:
@@ -115,14 +108,6 @@ class MLSTMStepCell:
     @property
     def hidden_size(self) -> int:
         return self.num_heads * (self.key_dim * self.value_dim + self.key_dim + 1)
-
-    @property
-    def output_size(self) -> int:
-        return self.num_heads * self.value_dim
-
-    def init(self, key, input_size=None, *, preset: str = "torch", dtype=jnp.float32) -> dict:
-        """No params: the step reads its inputs only."""
-        return {}
 
     def initial_carry(self, dtype=jnp.float32):
         """Zeros ``(C: (H, K, V), n: (H, K), m: (H,))``."""

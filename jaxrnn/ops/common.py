@@ -13,6 +13,8 @@ other method is tested equal to it.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,6 +44,51 @@ def tensor(name: str, x, ndim: int, like=None, dims: dict | None = None):
         if x.shape[axis] != size:
             raise ValueError(f"{name} must have {what} {size} on axis {axis}, got shape {tuple(x.shape)}")
     return x
+
+
+def array(name: str, value, shape: tuple, layout: str):
+    """``value`` as a floating array of ``shape`` (``None``: any size on that axis); raises naming
+    ``name`` and ``layout``.
+
+    Examples:
+      >>> array("A", jnp.ones((3, 4)), (3, None), "(D, N)").shape
+      (3, 4)
+    """
+    value = _checks.float_array(name, value)
+    if value.ndim == len(shape):
+        shape = tuple(got if want is None else want for want, got in zip(shape, value.shape))
+    _checks.shape(name, value, shape, f"shape {layout} =")
+    return value
+
+
+class Call(NamedTuple):
+    """An op's checked call: its step inputs in the state dtype, the initial state, the row
+    options, the method and the precision policy."""
+
+    xs: tuple
+    state: Any
+    lengths: Any
+    resets: Any
+    method: str
+    policy: precision.Policy
+
+
+def prepare(cell, xs: tuple, *, initial_state, seq_lengths, resets, method, methods: tuple, auto: str,
+            chunk_size=None) -> Call:
+    """Checks what every op takes besides its tensors (``xs``: the checked ``(B, T, ...)`` inputs of
+    ``cell``'s step, with ``None`` for an absent optional one) and casts the inputs to the state
+    dtype: float32 for 16-bit inputs, whose outputs the op casts back."""
+    present = [a for a in xs if a is not None]
+    policy = dtypes(*present)
+    batch, steps = present[0].shape[:2]
+    lengths, resets = row_options(seq_lengths, resets, batch, steps)
+    zeros = jax.tree.map(lambda z: jnp.zeros((batch,) + z.shape, policy.state), cell.initial_carry())
+    state = initial("initial_state", initial_state, zeros)
+    how = method_choice(method, methods, auto)
+    if chunk_size is not None:
+        _checks.positive_int("chunk_size", chunk_size)
+    xs = tuple(None if a is None else a.astype(policy.state) for a in xs)
+    return Call(xs, state, lengths, resets, how, policy)
 
 
 def dtypes(*arrays) -> precision.Policy:
@@ -76,11 +123,11 @@ def initial(name: str, value, zeros):
     return jax.tree.map(lambda v, z: jnp.asarray(v).astype(z.dtype), value, zeros)
 
 
-def method(value, methods: tuple, auto: str) -> str:
+def method_choice(value, methods: tuple, auto: str) -> str:
     """``value`` if it is one of ``methods``; ``"auto"`` is ``auto``.
 
     Examples:
-      >>> method("auto", ("recurrent", "chunked"), "chunked")
+      >>> method_choice("auto", ("recurrent", "chunked"), "chunked")
       'chunked'
     """
     _checks.one_of("method", value, ("auto",) + methods)
@@ -95,12 +142,13 @@ def flags(steps: int, lengths, resets):
     return valid, start
 
 
-def recurrent(cell, xs, state, lengths, resets):
-    """The ``"recurrent"`` method: ``jax.lax.scan`` of ``cell.apply({}, state, x_t)`` over time for
-    every row, under the padding rule; a reset zeroes the state before its step.
+def recurrent(cell, xs, state, lengths, resets, params=None):
+    """The ``"recurrent"`` method: ``jax.lax.scan`` of ``cell.apply(params, state, x_t)`` over time
+    for every row, under the padding rule; a reset zeroes the state before its step.
 
     Args:
       cell: the op's cell (its ``apply`` reads one step of one row: every head).
+      params: the cell's params, shared by every row (``None``: ``{}``).
       xs: a tuple of ``(B, T, ...)`` arrays (the step's inputs).
       state: the initial state, leaves ``(B, ...)``.
       lengths: ``(B,)`` or None; resets: ``(B, T)`` or None.
@@ -114,7 +162,7 @@ def recurrent(cell, xs, state, lengths, resets):
 
     def row(xs, state, valid, start):
         zeros = jax.tree.map(jnp.zeros_like, state)
-        step = padding.guard(lambda c, x: cell.apply({}, c, x), zeros)
+        step = padding.guard(lambda c, x: cell.apply({} if params is None else params, c, x), zeros)
         final, ys = jax.lax.scan(step, state, (xs, ones if valid is None else valid,
                                                nones if start is None else start))
         return ys, final

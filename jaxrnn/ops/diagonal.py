@@ -1,6 +1,5 @@
 """What the ops whose step is an elementwise linear recurrence ``h_t = a_t * h_{t-1} + b_t`` share
-(:func:`jaxrnn.ops.selective_scan`, :func:`jaxrnn.ops.rg_lru`): their methods, and the check of
-an argument whose whole shape is known.
+(:func:`jaxrnn.ops.selective_scan`, :func:`jaxrnn.ops.rg_lru`): their methods.
 
 The op's cell has params and the pieces of :mod:`jaxrnn.cells.linear` (``linear_terms(params, xs)
 -> (a, b)``, ``readout(params, hs, xs) -> ys``, batch-agnostic), from which its ``apply`` is built:
@@ -15,12 +14,10 @@ The op's cell has params and the pieces of :mod:`jaxrnn.cells.linear` (``linear_
 from __future__ import annotations
 
 import functools
-import types
 
 import jax
 import jax.numpy as jnp
 
-from jaxrnn import _checks
 from jaxrnn.driver import padding
 from jaxrnn.driver.associative import linear_recurrence
 from jaxrnn.ops import common
@@ -29,21 +26,6 @@ METHODS = ("recurrent", "associative")
 # The associative method's solver: sequential inside chunks of CHUNK steps, associative across
 # them (jaxrnn.driver.associative); on CPU it measured faster than one associative scan.
 CHUNK = 64
-
-
-def array(name: str, value, shape: tuple, layout: str):
-    """``value`` as a floating array of ``shape`` (``None``: any size on that axis); raises naming
-    ``name`` and ``layout``.
-
-    Examples:
-      >>> array("A", jnp.ones((3, 4)), (3, None), "(D, N)").shape
-      (3, 4)
-    """
-    value = _checks.float_array(name, value)
-    if value.ndim == len(shape):
-        shape = tuple(got if want is None else want for want, got in zip(shape, value.shape))
-    _checks.shape(name, value, shape, f"shape {layout} =")
-    return value
 
 
 def run(cell, params, xs, state, lengths, resets, method: str):
@@ -61,8 +43,7 @@ def run(cell, params, xs, state, lengths, resets, method: str):
       ``(ys: (B, T, ...), final state: (B, ...))``.
     """
     if method == "recurrent":
-        step = types.SimpleNamespace(apply=lambda _, carry, x: cell.apply(params, carry, x))
-        return common.recurrent(step, xs, state, lengths, resets)
+        return common.recurrent(cell, xs, state, lengths, resets, params)
     return associative(cell, params, xs, state, lengths, resets)
 
 

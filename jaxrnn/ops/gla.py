@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxrnn import _checks
 from jaxrnn.cells.gla import SimpleGLACell
 from jaxrnn.driver.chunked import decayed_attention
 from jaxrnn.ops import common
@@ -45,19 +44,13 @@ def simple_gla(q, k, v, g, *, scale=None, initial_state=None, seq_lengths=None, 
     q = common.tensor("q", q, 4)
     k = common.tensor("k", k, 4, q, {3: (q.shape[3], "the key dim K of q")})
     v = common.tensor("v", v, 4, q)
-    batch, steps, heads, key_dim = q.shape
     g = jnp.zeros(q.shape[:3], q.dtype) if g is None else common.tensor("g", g, 3, q)
-    policy = common.dtypes(q, k, v, g)
-    cell = SimpleGLACell(heads, key_dim, v.shape[3], scale=key_dim ** -0.5 if scale is None else scale)
-    lengths, resets = common.row_options(seq_lengths, resets, batch, steps)
-    zeros = jnp.zeros((batch, heads, key_dim, v.shape[3]), policy.state)
-    state = common.initial("initial_state", initial_state, zeros)
-    how = common.method(method, METHODS, "chunked")
-    _checks.positive_int("chunk_size", chunk_size)
-    q, k, v, g = (a.astype(policy.state) for a in (q, k, v, g))
-    if how == "recurrent":
-        o, state = common.recurrent(cell, (q, k, v, g), state, lengths, resets)
+    cell = SimpleGLACell(q.shape[2], q.shape[3], v.shape[3], scale=scale)
+    call = common.prepare(cell, (q, k, v, g), initial_state=initial_state, seq_lengths=seq_lengths, resets=resets,
+                          method=method, methods=METHODS, auto="chunked", chunk_size=chunk_size)
+    if call.method == "recurrent":
+        o, state = common.recurrent(cell, call.xs, call.state, call.lengths, call.resets)
     else:
-        o, state = decayed_attention(q, k, v, g, state, *common.flags(steps, lengths, resets),
+        o, state = decayed_attention(*call.xs, call.state, *common.flags(q.shape[1], call.lengths, call.resets),
                                      scale=cell.scale, chunk=chunk_size)
-    return o.astype(policy.compute), state
+    return o.astype(call.policy.compute), state

@@ -47,16 +47,15 @@ def rg_lru(x, input_gate, a_gate, a_param, *, initial_state=None, seq_lengths=No
     """
     x = common.tensor("x", x, 3)
     batch, steps, width = x.shape
-    input_gate = diagonal.array("input_gate", input_gate, x.shape, "(B, T, D)")
-    a_gate = diagonal.array("a_gate", a_gate, x.shape, "(B, T, D)")
-    a_param = diagonal.array("a_param", a_param, (width,), "(D,)")
-    policy = common.dtypes(x, input_gate, a_gate, a_param)
-    lengths, resets = common.row_options(seq_lengths, resets, batch, steps)
-    state = common.initial("initial_state", initial_state, jnp.zeros((batch, width), policy.state))
-    how = common.method(method, diagonal.METHODS, AUTO)
-    _, start = common.flags(steps, lengths, resets)
-    segment_start = jnp.zeros((batch, steps), policy.state) if start is None else start.astype(policy.state)
-    xs = tuple(a.astype(policy.state) for a in (x, input_gate, a_gate)) + (segment_start,)
-    params = {"a_param": a_param.astype(policy.state)}
-    y, state = diagonal.run(RGLRUCell(width), params, xs, state, lengths, resets, how)
-    return y.astype(policy.compute), state
+    input_gate = common.array("input_gate", input_gate, x.shape, "(B, T, D)")
+    a_gate = common.array("a_gate", a_gate, x.shape, "(B, T, D)")
+    a_param = common.array("a_param", a_param, (width,), "(D,)")
+    cell = RGLRUCell(width)
+    call = common.prepare(cell, (x, input_gate, a_gate, a_param), initial_state=initial_state,
+                          seq_lengths=seq_lengths, resets=resets, method=method, methods=diagonal.METHODS, auto=AUTO)
+    *xs, a_param = call.xs
+    _, start = common.flags(steps, call.lengths, call.resets)
+    segment_start = jnp.zeros((batch, steps), call.policy.state) if start is None else start.astype(call.policy.state)
+    y, state = diagonal.run(cell, {"a_param": a_param}, tuple(xs) + (segment_start,), call.state, call.lengths,
+                            call.resets, call.method)
+    return y.astype(call.policy.compute), state

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 
 from jaxrnn.cells.selective import SelectiveScanCell
 from jaxrnn.ops import common, diagonal
@@ -46,18 +45,16 @@ def selective_scan(x, dt, A, B, C, D=None, *, initial_state=None, seq_lengths=No
     """
     x = common.tensor("x", x, 3)
     batch, steps, width = x.shape
-    A = diagonal.array("A", A, (width, None), "(D, N)")
+    A = common.array("A", A, (width, None), "(D, N)")
     size = A.shape[1]
-    dt = diagonal.array("dt", dt, x.shape, "(B, T, D)")
-    B = diagonal.array("B", B, (batch, steps, size), "(B, T, N)")
-    C = diagonal.array("C", C, (batch, steps, size), "(B, T, N)")
-    D = None if D is None else diagonal.array("D", D, (width,), "(D,)")
-    policy = common.dtypes(x, dt, A, B, C, D)
-    lengths, resets = common.row_options(seq_lengths, resets, batch, steps)
-    state = common.initial("initial_state", initial_state, jnp.zeros((batch, width, size), policy.state))
-    how = common.method(method, diagonal.METHODS, AUTO)
+    dt = common.array("dt", dt, x.shape, "(B, T, D)")
+    B = common.array("B", B, (batch, steps, size), "(B, T, N)")
+    C = common.array("C", C, (batch, steps, size), "(B, T, N)")
+    D = None if D is None else common.array("D", D, (width,), "(D,)")
+    cell = SelectiveScanCell(width, size)
+    call = common.prepare(cell, (x, dt, B, C, A, D), initial_state=initial_state, seq_lengths=seq_lengths,
+                          resets=resets, method=method, methods=diagonal.METHODS, auto=AUTO)
+    *xs, A, D = call.xs
     params = {"A": A} if D is None else {"A": A, "D": D}
-    params = {name: value.astype(policy.state) for name, value in params.items()}
-    xs = tuple(a.astype(policy.state) for a in (x, dt, B, C))
-    y, state = diagonal.run(SelectiveScanCell(width, size), params, xs, state, lengths, resets, how)
-    return y.astype(policy.compute), state
+    y, state = diagonal.run(cell, params, tuple(xs), call.state, call.lengths, call.resets, call.method)
+    return y.astype(call.policy.compute), state

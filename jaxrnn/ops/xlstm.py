@@ -6,9 +6,7 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 
-from jaxrnn import _checks
 from jaxrnn.cells.mlstm import MLSTMStepCell
 from jaxrnn.driver.chunked_mlstm import stabilised_attention
 from jaxrnn.ops import common
@@ -57,18 +55,12 @@ def mlstm(q, k, v, i, f, *, eps=1e-6, scale=None, initial_state=None, seq_length
     v = common.tensor("v", v, 4, q)
     i = common.tensor("i", i, 3, q)
     f = common.tensor("f", f, 3, q)
-    batch, steps, heads, key_dim = q.shape
-    policy = common.dtypes(q, k, v, i, f)
-    cell = MLSTMStepCell(heads, key_dim, v.shape[3], scale=scale, eps=eps)
-    lengths, resets = common.row_options(seq_lengths, resets, batch, steps)
-    zeros = tuple(jnp.zeros((batch,) + a.shape, policy.state) for a in cell.initial_carry())
-    state = common.initial("initial_state", initial_state, zeros)
-    how = common.method(method, METHODS, "chunked")
-    _checks.positive_int("chunk_size", chunk_size)
-    q, k, v, i, f = (a.astype(policy.state) for a in (q, k, v, i, f))
-    if how == "recurrent":
-        h, state = common.recurrent(cell, (q, k, v, i, f), state, lengths, resets)
+    cell = MLSTMStepCell(q.shape[2], q.shape[3], v.shape[3], scale=scale, eps=eps)
+    call = common.prepare(cell, (q, k, v, i, f), initial_state=initial_state, seq_lengths=seq_lengths,
+                          resets=resets, method=method, methods=METHODS, auto="chunked", chunk_size=chunk_size)
+    if call.method == "recurrent":
+        h, state = common.recurrent(cell, call.xs, call.state, call.lengths, call.resets)
     else:
-        h, state = stabilised_attention(q, k, v, i, f, state, *common.flags(steps, lengths, resets),
+        h, state = stabilised_attention(*call.xs, call.state, *common.flags(q.shape[1], call.lengths, call.resets),
                                         scale=cell.scale, eps=cell.eps, chunk=chunk_size)
-    return h.astype(policy.compute), state
+    return h.astype(call.policy.compute), state
