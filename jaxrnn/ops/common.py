@@ -46,6 +46,18 @@ def tensor(name: str, x, ndim: int, like=None, dims: dict | None = None):
     return x
 
 
+def attention_inputs(q, k, v):
+    """``q, k: (B, T, H, K)`` and ``v: (B, T, H, V)`` checked (the inputs of every attention-like op).
+
+    Examples:
+      >>> [a.shape for a in attention_inputs(jnp.ones((1, 2, 3, 4)), jnp.ones((1, 2, 3, 4)), jnp.ones((1, 2, 3, 5)))]
+      [(1, 2, 3, 4), (1, 2, 3, 4), (1, 2, 3, 5)]
+    """
+    q = tensor("q", q, 4)
+    k = tensor("k", k, 4, q, {3: (q.shape[3], "the key dim K of q")})
+    return q, k, tensor("v", v, 4, q)
+
+
 def array(name: str, value, shape: tuple, layout: str):
     """``value`` as a floating array of ``shape`` (``None``: any size on that axis); raises naming
     ``name`` and ``layout``.

@@ -41,9 +41,7 @@ def simple_gla(q, k, v, g, *, scale=None, initial_state=None, seq_lengths=None, 
       >>> o.shape, s.shape
       ((1, 5, 2, 3), (1, 2, 4, 3))
     """
-    q = common.tensor("q", q, 4)
-    k = common.tensor("k", k, 4, q, {3: (q.shape[3], "the key dim K of q")})
-    v = common.tensor("v", v, 4, q)
+    q, k, v = common.attention_inputs(q, k, v)
     g = jnp.zeros(q.shape[:3], q.dtype) if g is None else common.tensor("g", g, 3, q)
     cell = SimpleGLACell(q.shape[2], q.shape[3], v.shape[3], scale=scale)
     call = common.prepare(cell, (q, k, v, g), initial_state=initial_state, seq_lengths=seq_lengths, resets=resets,

@@ -50,9 +50,7 @@ def mlstm(q, k, v, i, f, *, eps=1e-6, scale=None, initial_state=None, seq_length
       >>> h.shape, c.shape, n.shape, m.shape
       ((1, 5, 2, 3), (1, 2, 4, 3), (1, 2, 4), (1, 2))
     """
-    q = common.tensor("q", q, 4)
-    k = common.tensor("k", k, 4, q, {3: (q.shape[3], "the key dim K of q")})
-    v = common.tensor("v", v, 4, q)
+    q, k, v = common.attention_inputs(q, k, v)
     i = common.tensor("i", i, 3, q)
     f = common.tensor("f", f, 3, q)
     cell = MLSTMStepCell(q.shape[2], q.shape[3], v.shape[3], scale=scale, eps=eps)
