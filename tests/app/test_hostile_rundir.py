@@ -22,7 +22,7 @@ error = None  # set per test: one_line_error in this process (the outcomes are t
 def _in_process(capsys):
     global error
     error = functools.partial(one_line_error, capsys, in_process=True)
-    faulthandler.dump_traceback_later(240, exit=True, file=sys.__stderr__)  # a blocked read fails here
+    faulthandler.dump_traceback_later(600, exit=True, file=sys.__stderr__)  # a blocked read fails here
     yield
     faulthandler.cancel_dump_traceback_later()
 
