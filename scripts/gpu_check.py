@@ -219,8 +219,9 @@ def mingru(lengths, rounds: int, warmup: int, budget: Budget, batch=8, hidden=64
     return rows
 
 
-def _op_calls(size: tuple, dtype) -> dict:
-    """``{op: (inputs, {method: fn})}`` for the ops this jaxrnn has; ``size = (B, T, H, K)``."""
+def _op_calls(size: tuple, dtype, names=None) -> dict:
+    """``{op: (inputs, {method: fn})}`` for the ops this jaxrnn has (``names``: only those);
+    ``size = (B, T, H, K)``."""
     from jaxrnn import ops
 
     b, t, h, d = size
@@ -243,7 +244,7 @@ def _op_calls(size: tuple, dtype) -> dict:
     out = {}
     for name, (args, methods) in specs.items():
         op = getattr(ops, name, None)
-        if op is None:
+        if op is None or (names is not None and name not in names):
             continue
         args = tuple(a.astype(dtype) if a.ndim >= 3 else a for a in args)
         out[name] = (args, {m: (lambda *a, op=op, m=m: op(*a, method=m)) for m in methods})
@@ -254,12 +255,12 @@ def _op_loss(fn):
     return lambda *args: every_output(*fn(*args))
 
 
-def ops_section(size: tuple, rounds: int, warmup: int, budget: Budget) -> list[dict]:
+def ops_section(size: tuple, rounds: int, warmup: int, budget: Budget, names=None) -> list[dict]:
     """Each op's parallel method against its recurrent one: errors and fwd+bwd timings, f32 and bf16."""
     rows = []
-    reference = _op_calls(size, jnp.float32)
+    reference = _op_calls(size, jnp.float32, names)
     for dtype in ("float32", "bfloat16"):
-        for name, (args, methods) in _op_calls(size, getattr(jnp, dtype)).items():
+        for name, (args, methods) in _op_calls(size, getattr(jnp, dtype), names).items():
             if not budget.ok(f"ops {name} {dtype}"):
                 continue
             recurrent, parallel = methods
@@ -366,7 +367,7 @@ def main(argv=None) -> int:
         sections = (("parity", lambda: parity(budget, ("lstm",), ("float32",))),
                     ("timings", lambda: timings(SMOKE_CONFIGS, 1, 1, budget, ("lstm",), ("float32",))),
                     ("mingru", lambda: mingru((64,), 1, 1, budget)),
-                    ("ops", lambda: ops_section((1, 16, 1, 4), 1, 1, budget)))
+                    ("ops", lambda: ops_section((1, 16, 1, 4), 1, 1, budget, ("simple_gla",))))
     else:
         sections = (("parity", lambda: parity(budget)),
                     ("timings", lambda: timings(CONFIGS, args.rounds, args.warmup, budget)),
