@@ -41,7 +41,7 @@ def _torch(a):
     return torch.from_numpy(np.array(a))
 
 
-@pytest.mark.parametrize("shape", [(2, 21, 3, 4, 5), (1, 64, 2, 8, 8), (3, 7, 1, 16, 2)])
+@pytest.mark.parametrize("shape", [(2, 21, 3, 4, 5), (3, 7, 1, 16, 2)])
 def test_equals_flash_linear_attention(shape):
     q, k, v, g, beta, s0 = inputs(jax.random.key(sum(shape)), *shape)
     # note fla's argument order: (q, k, v, beta, g)
@@ -67,7 +67,7 @@ def test_g_none_is_deltanet():
               (o_ref.numpy(), s_ref.numpy()), 1e-5)
 
 
-@pytest.mark.parametrize("chunk", [1, 4, 16, 64])
+@pytest.mark.parametrize("chunk", [1, 4, 64])  # one step, several partial chunks, one partial chunk
 def test_chunked_equals_recurrent_with_lengths_resets_and_initial_state(chunk):
     q, k, v, g, beta, s0 = inputs(jax.random.key(chunk))
     resets = jnp.zeros(q.shape[:2], bool).at[0, 5].set(True).at[0, 6].set(True).at[1, 9].set(True)

@@ -21,7 +21,7 @@ def inputs(key, b=2, t=21, h=3, k=4, v=5, dtype=jnp.float32):
     return q, kk, vv, g, s0
 
 
-@pytest.mark.parametrize("shape", [(2, 21, 3, 4, 5), (1, 64, 2, 8, 8), (3, 7, 1, 16, 2)])
+@pytest.mark.parametrize("shape", [(2, 21, 3, 4, 5), (3, 7, 1, 16, 2)])
 def test_equals_flash_linear_attention(shape):
     q, k, v, g, s0 = inputs(jax.random.key(sum(shape)), *shape)
     o_ref, s_ref = naive_recurrent_simple_gla(*map(torch_tensor, (q, k, v, g)), initial_state=torch_tensor(s0),
@@ -34,7 +34,7 @@ def test_equals_flash_linear_attention(shape):
     close(simple_gla(q, k, v, g, method="chunked", chunk_size=8)[0], o_chunk.numpy(), 1e-5)
 
 
-@pytest.mark.parametrize("chunk", [1, 4, 16, 64])
+@pytest.mark.parametrize("chunk", [1, 4, 64])  # one step, several partial chunks, one partial chunk
 def test_chunked_equals_recurrent_with_lengths_resets_and_initial_state(chunk):
     q, k, v, g, s0 = inputs(jax.random.key(chunk))
     resets = jnp.zeros(q.shape[:2], bool).at[0, 5].set(True).at[0, 6].set(True).at[1, 9].set(True)

@@ -44,7 +44,7 @@ def _ours(o, state):
     return o.transpose(1, 2).numpy(), (c, n, m[..., 0])
 
 
-@pytest.mark.parametrize("shape", [(2, 21, 3, 4, 5), (1, 64, 2, 8, 8), (3, 7, 1, 16, 2)])
+@pytest.mark.parametrize("shape", [(2, 21, 3, 4, 5), (3, 7, 1, 16, 2)])
 @pytest.mark.parametrize("with_state", [True, False])
 def test_equals_mlstm_kernels(shape, with_state):
     xs, s0 = inputs(jax.random.key(sum(shape)), *shape)
@@ -71,7 +71,7 @@ def test_chunked_equals_mlstm_kernels_native_chunkwise():
     close(mlstm(*xs, initial_state=(c0, n0, m0), method="chunked", chunk_size=8), _ours(o, last), **TOL)
 
 
-@pytest.mark.parametrize("chunk", [1, 4, 16, 64])
+@pytest.mark.parametrize("chunk", [1, 4, 64])  # one step, several partial chunks, one partial chunk
 def test_chunked_equals_recurrent_with_lengths_resets_and_initial_state(chunk):
     xs, s0 = inputs(jax.random.key(chunk))
     resets = jnp.zeros(xs[0].shape[:2], bool).at[0, 5].set(True).at[0, 6].set(True).at[1, 9].set(True)
