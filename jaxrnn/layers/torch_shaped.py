@@ -260,6 +260,30 @@ class RNN(_TorchShaped):
 
     ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` per layer and direction.
 
+    Args:
+      input_size: I, the features of each input step.
+      hidden_size: H, the features of each layer's hidden state.
+      num_layers: L, the number of stacked layers; layer l > 0 reads layer l - 1's output.
+      nonlinearity: ``"tanh"`` or ``"relu"``.
+      bias: ``False`` drops every bias (``b_ih`` and ``b_hh``), as in torch.
+      batch_first: ``True``: ``input`` and ``output`` are ``(B, T, ...)``; ``False`` (torch's
+        default): ``(T, B, ...)``. ``h_n`` is ``(L*D, B, H_out)`` either way.
+      dropout: the probability of zeroing each element of every layer's output but the last
+        (inverted dropout between layers, as in torch); drawn from the ``key`` given to
+        :meth:`apply`.
+      bidirectional: ``True`` runs every layer forward and backward (D = 2).
+      double_bias: ``True`` keeps torch's two biases ``b_ih`` and ``b_hh``; ``False`` keeps one
+        ``b_ih`` (Keras's layout of ``SimpleRNN``).
+      merge_mode: how a bidirectional layer combines its two directions: ``"concat"`` (torch's
+        ``[fwd, bwd]``, the default), ``"sum"``, ``"mul"`` or ``"ave"`` (Keras's ``Bidirectional``);
+        only with ``bidirectional=True``; a non-concat mode gives ``H_out`` output features.
+      engine: ``"auto"`` (default: the fastest engine that can run each call), ``"reference"``,
+        ``"xla"`` or ``"cudnn"``; every engine computes the same function (see
+        :mod:`jaxrnn.engines`). An engine that cannot run the layer or a call raises ``ValueError``.
+      compute_dtype: ``None`` (the promoted dtype of input and params) or a floating dtype or its
+        name (``"bfloat16"``): matmul operands and ``output`` in it, float32 accumulation, and the
+        recurrent state in float32 when it is 16-bit (see :mod:`jaxrnn.precision`).
+
     Examples:
       >>> model = RNN(5, 8, num_layers=2, batch_first=True, bidirectional=True)
       >>> params = model.init(jax.random.key(0))
@@ -292,6 +316,33 @@ class RNN(_TorchShaped):
 @dataclasses.dataclass(frozen=True)
 class GRU(_TorchShaped):
     """Multi-layer GRU, shaped like ``torch.nn.GRU`` (gate order r, z, n).
+
+    ``h' = (1 - z) * n + z * h`` per layer and direction (see :class:`jaxrnn.GRUCell`).
+
+    Args:
+      input_size: I, the features of each input step.
+      hidden_size: H, the features of each layer's hidden state.
+      num_layers: L, the number of stacked layers; layer l > 0 reads layer l - 1's output.
+      bias: ``False`` drops every bias (``b_ih`` and ``b_hh``), as in torch.
+      batch_first: ``True``: ``input`` and ``output`` are ``(B, T, ...)``; ``False`` (torch's
+        default): ``(T, B, ...)``. ``h_n`` is ``(L*D, B, H_out)`` either way.
+      dropout: the probability of zeroing each element of every layer's output but the last
+        (inverted dropout between layers, as in torch); drawn from the ``key`` given to
+        :meth:`apply`.
+      bidirectional: ``True`` runs every layer forward and backward (D = 2).
+      double_bias: ``True`` keeps torch's two biases ``b_ih`` and ``b_hh``; ``False`` keeps one
+        ``b_ih`` (with ``reset_after=True`` also an ``(H,)`` ``b_hn``, because r multiplies it).
+      reset_after: ``True`` (torch, Keras's default): ``n = tanh(W_in x + b_in + r * (W_hn h +
+        b_hn))``; ``False`` (Cho et al., Keras v1): ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``.
+      merge_mode: how a bidirectional layer combines its two directions: ``"concat"`` (torch's
+        ``[fwd, bwd]``, the default), ``"sum"``, ``"mul"`` or ``"ave"`` (Keras's ``Bidirectional``);
+        only with ``bidirectional=True``; a non-concat mode gives ``H_out`` output features.
+      engine: ``"auto"`` (default: the fastest engine that can run each call), ``"reference"``,
+        ``"xla"`` or ``"cudnn"``; every engine computes the same function (see
+        :mod:`jaxrnn.engines`). An engine that cannot run the layer or a call raises ``ValueError``.
+      compute_dtype: ``None`` (the promoted dtype of input and params) or a floating dtype or its
+        name (``"bfloat16"``): matmul operands and ``output`` in it, float32 accumulation, and the
+        recurrent state in float32 when it is 16-bit (see :mod:`jaxrnn.precision`).
 
     Examples:
       >>> model = GRU(5, 8)
@@ -326,6 +377,31 @@ class LSTM(_TorchShaped):
     """Multi-layer LSTM, shaped like ``torch.nn.LSTM`` (gate order i, f, g, o; optional projection).
 
     Returns ``(output, (h_n, c_n))`` with ``h_n: (L*D, B, H_out)`` and ``c_n: (L*D, B, H)``.
+
+    Args:
+      input_size: I, the features of each input step.
+      hidden_size: H, the features of each layer's hidden state.
+      num_layers: L, the number of stacked layers; layer l > 0 reads layer l - 1's output.
+      bias: ``False`` drops every bias (``b_ih`` and ``b_hh``), as in torch.
+      batch_first: ``True``: ``input`` and ``output`` are ``(B, T, ...)``; ``False`` (torch's
+        default): ``(T, B, ...)``. ``h_n`` is ``(L*D, B, H_out)`` either way.
+      dropout: the probability of zeroing each element of every layer's output but the last
+        (inverted dropout between layers, as in torch); drawn from the ``key`` given to
+        :meth:`apply`.
+      bidirectional: ``True`` runs every layer forward and backward (D = 2).
+      proj_size: P; ``0`` (default) has no projection, else ``0 < P < H`` and ``h = W_hr (o *
+        tanh(c))`` (torch's ``proj_size``): ``H_out = P``.
+      double_bias: ``True`` keeps torch's two biases ``b_ih`` and ``b_hh``; ``False`` keeps one
+        ``b_ih`` (Keras's layout of ``LSTM``: the two biases only ever enter as their sum).
+      merge_mode: how a bidirectional layer combines its two directions: ``"concat"`` (torch's
+        ``[fwd, bwd]``, the default), ``"sum"``, ``"mul"`` or ``"ave"`` (Keras's ``Bidirectional``);
+        only with ``bidirectional=True``; a non-concat mode gives ``H_out`` output features.
+      engine: ``"auto"`` (default: the fastest engine that can run each call), ``"reference"``,
+        ``"xla"`` or ``"cudnn"``; every engine computes the same function (see
+        :mod:`jaxrnn.engines`). An engine that cannot run the layer or a call raises ``ValueError``.
+      compute_dtype: ``None`` (the promoted dtype of input and params) or a floating dtype or its
+        name (``"bfloat16"``): matmul operands and ``output`` in it, float32 accumulation, and the
+        recurrent state in float32 when it is 16-bit (see :mod:`jaxrnn.precision`).
 
     Examples:
       >>> model = LSTM(5, 8, num_layers=2, bidirectional=True, batch_first=True)
