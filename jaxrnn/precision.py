@@ -24,7 +24,12 @@ import numpy as np
 
 
 class Policy(NamedTuple):
-    """``compute``: matmul operands and outputs; ``state``: carries, accumulation, gate math."""
+    """The dtypes of one call.
+
+    Attributes:
+      compute: the dtype of matmul operands and outputs.
+      state: the dtype of carries, accumulation and gate math.
+    """
 
     compute: np.dtype
     state: np.dtype
@@ -32,6 +37,10 @@ class Policy(NamedTuple):
 
 def floating_dtype(name: str, value) -> np.dtype:
     """Returns ``value`` as a floating ``np.dtype``, raising naming ``name`` otherwise.
+
+    Args:
+      name: the argument's name, for the error message.
+      value: a dtype, a scalar type or a dtype's name.
 
     Examples:
       >>> floating_dtype("dtype", "bfloat16")
@@ -50,6 +59,10 @@ def floating_dtype(name: str, value) -> np.dtype:
 def dtype_name(name: str, value) -> str | None:
     """The canonical name of an optional floating dtype (hashable, so it can be a static field).
 
+    Args:
+      name: the argument's name, for the error message.
+      value: ``None``, a floating dtype, a scalar type or a dtype's name.
+
     Examples:
       >>> dtype_name("compute_dtype", jnp.bfloat16), dtype_name("compute_dtype", None)
       ('bfloat16', None)
@@ -58,13 +71,21 @@ def dtype_name(name: str, value) -> str | None:
 
 
 def state_dtype(compute) -> np.dtype:
-    """float32 for a 16-bit compute dtype, else the compute dtype itself."""
+    """float32 for a 16-bit compute dtype, else the compute dtype itself.
+
+    Args:
+      compute: the compute dtype.
+    """
     compute = jnp.dtype(compute)
     return jnp.dtype(jnp.float32) if compute.itemsize < 4 else compute
 
 
 def policy(compute_dtype, *trees) -> Policy:
     """The policy for ``compute_dtype`` (``None``: promote the floating leaves of ``trees``).
+
+    Args:
+      compute_dtype: ``None``, a floating dtype or its name.
+      *trees: the call's input and params (any pytrees; only floating leaves count).
 
     Examples:
       >>> policy(None, jnp.ones(2, jnp.bfloat16), {"w": jnp.ones(2)})
@@ -86,6 +107,10 @@ def matmul_t(x, w):
     """``x @ w.T`` with ``w`` already in the compute dtype: ``x`` is cast to it, the product is
     accumulated (and returned) in the state dtype. ``x: (..., K)``, ``w: (N, K)`` -> ``(..., N)``.
 
+    Args:
+      x: ``(..., K)``.
+      w: ``(N, K)``, in the compute dtype.
+
     Examples:
       >>> matmul_t(jnp.ones((2, 3)), jnp.ones((4, 3), jnp.bfloat16)).dtype
       dtype('float32')
@@ -96,6 +121,10 @@ def matmul_t(x, w):
 def matmul(a, b):
     """``a @ b`` with ``b`` already in the compute dtype, accumulated in the state dtype.
     ``a: (..., K)``, ``b: (K, N)`` -> ``(..., N)``.
+
+    Args:
+      a: ``(..., K)``.
+      b: ``(K, N)``, in the compute dtype.
 
     Examples:
       >>> matmul(jnp.ones((2, 4)), jnp.ones((4, 3), jnp.bfloat16)).dtype
@@ -112,6 +141,10 @@ def _dot(a, w, w_axis: int):
 
 def cast_tree(tree, dtype):
     """Casts the floating leaves of ``tree`` to ``dtype`` (others, e.g. integer counters, stay).
+
+    Args:
+      tree: any pytree of arrays.
+      dtype: the floating dtype to cast to.
 
     Examples:
       >>> cast_tree((jnp.ones(2, jnp.bfloat16), jnp.int32(3)), jnp.float32)[0].dtype

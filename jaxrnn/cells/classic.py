@@ -64,7 +64,12 @@ class Cell(Protocol):
 
 
 class LSTMState(NamedTuple):
-    """The LSTM carry: ``h: (..., P or H)``, ``c: (..., H)`` (never ``(c, h)``)."""
+    """The LSTM carry, in this order (never ``(c, h)``).
+
+    Attributes:
+      h: ``(..., P or H)``, the hidden state (the output of the step).
+      c: ``(..., H)``, the cell state.
+    """
 
     h: Array
     c: Array

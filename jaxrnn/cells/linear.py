@@ -90,6 +90,9 @@ class MinGRUCell(_MinCell):
     ``z_t = sigmoid(W_z x_t + b_z)``, ``h~_t = W_h x_t + b_h``, ``h_t = (1 - z_t) * h_{t-1} + z_t * h~_t``;
     ``y_t = h_t``. Gate blocks z, h. No gate reads ``h_{t-1}``, so the recurrence is linear.
 
+    Args:
+      hidden_size: H.
+
     Params: ``w_ih: (2H, I)``, ``b_ih: (2H,)``. Carry: ``(H,)``.
 
     Examples:
@@ -116,6 +119,9 @@ class MinLSTMCell(_MinCell):
     ``f_t = sigmoid(W_f x_t + b_f)``, ``i_t = sigmoid(W_i x_t + b_i)``, ``h~_t = W_h x_t + b_h``;
     ``f'_t = f_t / (f_t + i_t)``, ``i'_t = i_t / (f_t + i_t)``; ``h_t = f'_t * h_{t-1} + i'_t * h~_t``;
     ``y_t = h_t``. Gate blocks f, i, h.
+
+    Args:
+      hidden_size: H.
 
     Params: ``w_ih: (3H, I)``, ``b_ih: (3H,)``. Carry: ``(H,)``.
 
@@ -148,7 +154,9 @@ class LRUCell:
       hidden_size: N, the size of the complex state.
       output_size: H, the size of ``y``; equal to the input size (the skip ``D * u_t`` is
         elementwise, as in the paper).
-      r_min, r_max: ``|lambda|`` is drawn uniformly on the ring ``[r_min, r_max]`` at init.
+      r_min: the inner radius of the ring ``[r_min, r_max]`` on which ``|lambda|`` is drawn
+        uniformly at init.
+      r_max: the ring's outer radius.
       max_phase: ``arg(lambda)`` is drawn uniformly in ``[0, max_phase]`` at init.
 
     Params: ``nu_log, theta_log, gamma_log: (N,)``, ``B_re, B_im: (N, H)``, ``C_re, C_im: (H, N)``,

@@ -19,8 +19,14 @@ from jaxrnn.cells.classic import _GatedCell
 
 
 class SLSTMState(NamedTuple):
-    """The sLSTM carry, each ``(..., H)``: the output ``h``, the cell ``c``, the normaliser ``n`` and
-    the stabiliser ``m`` (a log-scale running maximum of the gates)."""
+    """The sLSTM carry, each ``(..., H)``.
+
+    Attributes:
+      h: the output (hidden state).
+      c: the cell state.
+      n: the normaliser state.
+      m: the stabiliser (a log-scale running maximum of the gates).
+    """
 
     h: jax.Array
     c: jax.Array

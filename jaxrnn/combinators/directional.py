@@ -20,7 +20,20 @@ MERGE_MODES = tuple(MERGE)
 
 
 def scan_runner(cell, params, xs, carries, lengths, reverses, unroll):
-    """The reference runner: :func:`jaxrnn.scan` for each direction of one sequence ``xs: (T, I)``."""
+    """The reference runner: :func:`jaxrnn.scan` for each direction of one sequence ``xs: (T, I)``.
+
+    Args:
+      cell: the cell every direction runs.
+      params: one cell params per direction.
+      xs: ``(T, I)``, read by every direction.
+      carries: one initial carry (or ``None``) per direction.
+      lengths: the sequence's length (a scalar int) or ``None`` (all T steps).
+      reverses: one bool per direction (``True``: from the last valid step backward).
+      unroll: passed to :func:`jaxrnn.scan`.
+
+    Returns:
+      One ``(ys: (T, output_size), carry)`` per direction.
+    """
     return tuple(scan(cell, p, xs, c, seq_length=lengths, reverse=r, unroll=unroll)
                  for p, c, r in zip(params, carries, reverses))
 
@@ -28,6 +41,11 @@ def scan_runner(cell, params, xs, carries, lengths, reverses, unroll):
 @dataclasses.dataclass(frozen=True)
 class Recurrent:
     """A cell run over time by :func:`jaxrnn.scan`.
+
+    Args:
+      cell: any cell of the protocol (:mod:`jaxrnn.cells.classic`).
+      reverse: ``True`` runs from each sequence's last valid step back to its first.
+      unroll: steps per loop iteration of the scan (``jax.lax.scan``'s ``unroll``).
 
     Examples:
       >>> layer = Recurrent(LSTMCell(8))
@@ -70,8 +88,13 @@ class Recurrent:
 class Bidirectional:
     """Runs ``cell`` forward and (from each sequence's last valid step) backward, then merges.
 
-    ``merge``: ``"concat"`` (``[fwd, bwd]`` on the feature axis, torch's layout), ``"sum"``,
-    ``"mul"`` or ``"ave"``. Params ``{"fwd": p, "bwd": p}``; carry ``(fwd_carry, bwd_carry)``.
+    Params ``{"fwd": p, "bwd": p}``; carry ``(fwd_carry, bwd_carry)``.
+
+    Args:
+      cell: any cell of the protocol; both directions have their own params for it.
+      merge: ``"concat"`` (``[fwd, bwd]`` on the feature axis, torch's layout), ``"sum"``,
+        ``"mul"`` or ``"ave"`` (Keras's merge modes, :data:`MERGE`).
+      unroll: steps per loop iteration of each direction's scan.
 
     Examples:
       >>> layer = Bidirectional(GRUCell(8))
@@ -123,5 +146,9 @@ class Bidirectional:
 
 def directions(layer) -> int:
     """How many directions (pseudo-layers of torch's state) a built-in layer runs: 2 for
-    :class:`Bidirectional`, 1 for :class:`Recurrent`."""
+    :class:`Bidirectional`, 1 for :class:`Recurrent`.
+
+    Args:
+      layer: a sequence layer.
+    """
     return 2 if isinstance(layer, Bidirectional) else 1

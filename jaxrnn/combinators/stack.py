@@ -27,6 +27,11 @@ def dropout(key, x, rate: float):
     ``x: (T, *batch, F)`` gives each row the mask its own key draws for ``x[:, row]``, so a batched
     call equals the unbatched calls row by row.
 
+    Args:
+      key: a typed PRNG key, or a batch of them (one per row of ``x``).
+      x: the activations.
+      rate: the probability of zeroing an element; the kept ones are scaled by ``1 / (1 - rate)``.
+
     Examples:
       >>> dropout(jax.random.key(0), jnp.ones((1, 4)), 0.0).tolist()
       [[1.0, 1.0, 1.0, 1.0]]
@@ -41,7 +46,11 @@ def dropout(key, x, rate: float):
 
 
 def check_dropout(value) -> float:
-    """Returns ``value`` as a float if it lies in [0, 1), else raises naming ``dropout``."""
+    """Returns ``value`` as a float if it is a valid dropout rate, else raises naming ``dropout``.
+
+    Args:
+      value: the ``dropout`` hyperparameter of a layer or stack.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"dropout must be a float in [0, 1), got {type(value).__name__} {value!r}")
     if not 0.0 <= value < 1.0:
@@ -58,6 +67,12 @@ class Stack:
     Params: a ``list`` of per-layer params; carry: a ``tuple`` of per-layer carries. Layers
     2..L that are equal (with params of equal shapes) run as one ``jax.lax.scan`` over layers,
     so compile time does not grow with depth.
+
+    Args:
+      layers: a non-empty tuple of sequence layers (:class:`Recurrent`, :class:`Bidirectional`,
+        or any object of the sequence-layer protocol, see :mod:`jaxrnn.combinators`).
+      dropout: the probability of zeroing each element of every layer's output but the last,
+        drawn only when :meth:`apply` gets a ``key``.
 
     Examples:
       >>> net = Stack((Bidirectional(LSTMCell(8)), Bidirectional(LSTMCell(8))))
@@ -194,6 +209,10 @@ def unstack(network: Stack, state) -> tuple:
     pseudo-layer ``l * D + d``) -> the per-layer carries of ``network`` (pairs for
     :class:`Bidirectional` layers).
 
+    Args:
+      network: the stack whose layers the carries belong to.
+      state: the stacked state, leaves ``(L*D, ...)``.
+
     Examples:
       >>> net = Stack((Bidirectional(GRUCell(4)),) * 2)
       >>> carries = unstack(net, jnp.zeros((4, 3, 4)))
@@ -209,7 +228,12 @@ def unstack(network: Stack, state) -> tuple:
 
 
 def restack(network: Stack, carries) -> object:
-    """The inverse of :func:`unstack`: per-layer carries -> one state with leaves ``(L*D, ...)``."""
+    """The inverse of :func:`unstack`: per-layer carries -> one state with leaves ``(L*D, ...)``.
+
+    Args:
+      network: the stack whose layers the carries belong to.
+      carries: one carry per layer (a pair for a :class:`Bidirectional` layer).
+    """
     pseudo = [c for layer, carry in zip(network.layers, carries)
               for c in (carry if isinstance(layer, Bidirectional) else (carry,))]
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *pseudo)

@@ -76,8 +76,14 @@ class Newton:
 
 
 class NewtonInfo(NamedTuple):
-    """What the Newton solve did: ``iterations`` (int), ``converged`` (bool), ``residual`` (float:
-    the largest absolute residual of the Newton iterate, before any sequential fallback)."""
+    """What the Newton solve did.
+
+    Attributes:
+      iterations: the Newton iterations run (int).
+      converged: whether the iterate met the tolerance (bool).
+      residual: the largest absolute residual of the Newton iterate, before any sequential
+        fallback (float).
+    """
 
     iterations: jax.Array
     converged: jax.Array

@@ -63,6 +63,16 @@ def newton_scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool 
                 resets=None, options: Newton = Newton()):
     """:func:`scan` with ``method=options`` (a :class:`jaxrnn.Newton`), also returning its info.
 
+    Args:
+      cell: any cell of the protocol.
+      params: the cell's params.
+      xs: ``(T, I)``, one sequence.
+      carry: the initial carry; ``None`` is ``cell.initial_carry()``.
+      seq_length: as in :func:`scan`: steps ``>= seq_length`` are padding.
+      reverse: as in :func:`scan`.
+      resets: as in :func:`scan`: ``(T,)`` bools, the carry restarts before a marked step.
+      options: the :class:`jaxrnn.Newton` settings (iterations, tolerance, damping, ...).
+
     Returns:
       ``(ys, carry, info)``: ``ys`` and ``carry`` as :func:`scan`; ``info`` a
       :class:`jaxrnn.NewtonInfo` (``iterations``, ``converged``, ``residual``).

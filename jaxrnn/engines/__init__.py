@@ -41,7 +41,12 @@ def _refusal(what: str, reason: str) -> ValueError:
 
 def check(engine: str, network) -> None:
     """Raises at construction when ``engine`` can run no call of ``network`` (cuDNN: a GRU, an
-    Elman RNN, a projection, a merge mode other than concat)."""
+    Elman RNN, a projection, a merge mode other than concat).
+
+    Args:
+      engine: one of :data:`ENGINES`.
+      network: the layer's :class:`jaxrnn.Stack`.
+    """
     reason = cudnn.unsupported_network(network) if engine == "cudnn" else None
     if reason is not None:
         raise _refusal("this layer", reason)
@@ -49,6 +54,14 @@ def check(engine: str, network) -> None:
 
 def select(engine: str, network, policy, dropout_key: bool, batch: int, steps: int):
     """The engine module that runs this call (``engine`` with ``"auto"`` resolved).
+
+    Args:
+      engine: one of :data:`ENGINES`.
+      network: the layer's :class:`jaxrnn.Stack`.
+      policy: the call's :class:`jaxrnn.precision.Policy`.
+      dropout_key: whether the call draws dropout between layers.
+      batch: B, the rows of the call.
+      steps: T, the time steps of the call.
 
     Raises:
       ValueError: naming ``engine``, why it cannot run and which engines can, when an explicit

@@ -260,6 +260,12 @@ class LinenRNN(nn.Module):
     ``layer.init``'s structure, so ``module.apply(variables, x) == layer.apply(variables["params"]["layer"], x)``.
     Inter-layer dropout runs when ``deterministic=False``, with the ``"dropout"`` PRNG stream.
 
+    Args:
+      layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU`` or a sequence layer.
+      preset: the initialisation preset, ``"torch"`` or ``"keras"``.
+
+    (``parent`` and ``name`` are every linen module's own fields.)
+
     Examples:
       >>> module = LinenRNN(LSTM(5, 8, batch_first=True))
       >>> variables = module.init(jax.random.key(0), jnp.ones((2, 10, 5)))

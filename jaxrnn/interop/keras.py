@@ -95,6 +95,10 @@ def masked_lengths(x, mask_value: float = 0.0):
     jaxrnn's outputs at those padded steps are 0, where a Keras RNN repeats its last output (or
     gives 0 inside ``Bidirectional``); the valid steps and the final states are the same.
 
+    Args:
+      x: ``(B, T, I)`` right-padded input.
+      mask_value: the value of every feature of a padded step.
+
     Examples:
       >>> x = np.ones((2, 4, 3)); x[1, 2:] = 0.0
       >>> masked_lengths(x).tolist()

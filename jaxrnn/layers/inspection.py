@@ -14,6 +14,9 @@ from jaxrnn.layers import GRU, LSTM, RNN
 def param_count(params) -> int:
     """Returns the number of scalars in a params pytree (torch's ``numel`` sum).
 
+    Args:
+      params: any pytree of arrays (a model's params, or their gradients).
+
     Examples:
       >>> from jaxrnn import LSTM
       >>> param_count(LSTM(10, 20, num_layers=2, bidirectional=True).init(jax.random.key(0)))

@@ -22,7 +22,9 @@ def gated_delta_rule(q, k, v, g, beta, *, scale=None, initial_state=None, seq_le
     its value exactly.
 
     Args:
-      q, k: ``(B, T, H, K)``; v: ``(B, T, H, V)``.
+      q: ``(B, T, H, K)`` queries.
+      k: ``(B, T, H, K)`` keys.
+      v: ``(B, T, H, V)`` values.
       g: ``(B, T, H)`` log-decay (``<= 0`` for a decaying state), or ``None`` (DeltaNet: no decay).
       beta: ``(B, T, H)`` write strength (in ``(0, 1)`` after a sigmoid; up to 2 stays stable).
       scale: multiplies ``q``; ``None`` is ``1 / sqrt(K)``.

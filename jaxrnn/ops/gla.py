@@ -20,7 +20,9 @@ def simple_gla(q, k, v, g, *, scale=None, initial_state=None, seq_lengths=None, 
     ``scale = 1``; RetNet is a constant ``g``.
 
     Args:
-      q, k: ``(B, T, H, K)``; v: ``(B, T, H, V)``.
+      q: ``(B, T, H, K)`` queries.
+      k: ``(B, T, H, K)`` keys.
+      v: ``(B, T, H, V)`` values.
       g: ``(B, T, H)`` log-decay (``<= 0`` for a decaying state), or ``None`` (no decay).
       scale: multiplies ``q``; ``None`` is ``1 / sqrt(K)``.
       initial_state: ``(B, H, K, V)`` or ``None`` (zeros).

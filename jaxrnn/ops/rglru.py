@@ -25,7 +25,8 @@ def rg_lru(x, input_gate, a_gate, a_param, *, initial_state=None, seq_lengths=No
 
     Args:
       x: ``(B, T, D)`` inputs.
-      input_gate, a_gate: ``(B, T, D)`` gate pre-activations (before the sigmoid).
+      input_gate: ``(B, T, D)`` input gate pre-activations (before the sigmoid).
+      a_gate: ``(B, T, D)`` recurrence gate pre-activations (before the sigmoid).
       a_param: ``(D,)`` (recurrentgemma's ``a_param``).
       initial_state: ``(B, D)`` or ``None`` (zeros).
       seq_lengths: ``(B,)`` ints in ``[0, T]``: outputs 0 beyond, final state after each row's

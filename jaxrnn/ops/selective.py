@@ -24,7 +24,8 @@ def selective_scan(x, dt, A, B, C, D=None, *, initial_state=None, seq_lengths=No
       x: ``(B, T, D)`` inputs.
       dt: ``(B, T, D)`` step sizes, already through the softplus.
       A: ``(D, N)`` (negative for a decaying state; Mamba's ``-exp(A_log)``).
-      B, C: ``(B, T, N)`` input and output projections.
+      B: ``(B, T, N)`` input projections.
+      C: ``(B, T, N)`` output projections.
       D: ``(D,)`` skip, or ``None`` (none).
       initial_state: ``(B, D, N)`` or ``None`` (zeros).
       seq_lengths: ``(B,)`` ints in ``[0, T]``: outputs 0 beyond, final state after each row's

@@ -27,8 +27,11 @@ def mlstm(q, k, v, i, f, *, eps=1e-6, scale=None, initial_state=None, seq_length
     ``C`` and ``n`` are stored at the scale ``exp(-m)``; every method returns the same ``(C, n, m)``.
 
     Args:
-      q, k: ``(B, T, H, K)``; v: ``(B, T, H, V)``.
-      i, f: ``(B, T, H)`` input and forget gate pre-activations.
+      q: ``(B, T, H, K)`` queries.
+      k: ``(B, T, H, K)`` keys.
+      v: ``(B, T, H, V)`` values.
+      i: ``(B, T, H)`` input gate pre-activations.
+      f: ``(B, T, H)`` forget gate pre-activations.
       eps: added to the normaliser's denominator.
       scale: multiplies ``q``; ``None`` is ``1 / sqrt(K)``.
       initial_state: ``(C: (B, H, K, V), n: (B, H, K), m: (B, H))`` or ``None`` (zeros).

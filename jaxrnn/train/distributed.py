@@ -89,6 +89,10 @@ def replicate(tree, mesh: Mesh):
 
     In a multi-process run each process must pass the same values.
 
+    Args:
+      tree: any pytree of arrays.
+      mesh: the mesh (:func:`device_mesh`).
+
     Examples:
       >>> replicate(jnp.ones(3), device_mesh()).sharding.is_fully_replicated
       True
@@ -177,6 +181,9 @@ def to_host(tree):
 
     A collective in a multi-process run: every process must call it at the same point.
 
+    Args:
+      tree: any pytree of arrays.
+
     Examples:
       >>> mesh = device_mesh()
       >>> to_host(shard_batch(np.arange(4.0), mesh)).tolist()
@@ -193,6 +200,9 @@ def any_process(flag: bool) -> bool:
     """True if ``flag`` is True in any process (e.g. Ctrl-C hit one of them), so all stop together.
 
     A collective in a multi-process run: every process must call it at the same point.
+
+    Args:
+      flag: this process's value.
 
     Examples:
       >>> any_process(False), any_process(True)

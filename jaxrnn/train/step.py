@@ -152,6 +152,10 @@ def _update_fn(optimizer: optax.GradientTransformation, clip_norm: float | None)
 def cross_entropy(logits, labels):
     """Mean softmax cross-entropy in nats; ``logits: (..., V)``, ``labels: (...)`` ints.
 
+    Args:
+      logits: ``(..., V)`` unnormalised log-probabilities.
+      labels: ``(...)`` ints in ``[0, V)``.
+
     Examples:
       >>> round(float(cross_entropy(jnp.zeros((2, 4)), jnp.array([0, 3]))), 4)  # ln 4
       1.3863
