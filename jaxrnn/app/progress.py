@@ -1,18 +1,34 @@
 """The progress display of ``jaxrnn train``.
 
-On a terminal: a tqdm bar that tqdm keeps on one line at any width, with steps, elapsed time,
-ETA, loss, bits/char and characters per second. Anywhere else (a log file, a pipe, CI): one plain
-line per logged step. Speeds count training time only: compilation (the first step) and the
-pauses for evaluation, samples and checkpoints are left out.
+On a terminal that reports its size: a tqdm bar that tqdm keeps on one line at any width, with
+steps, elapsed (wall-clock) time, ETA, loss, bits/char and characters per second. Anywhere else
+(a log file, a pipe, CI, a terminal of 0 columns such as a fresh pseudo-terminal): one plain line
+per logged step. Speeds and the ETA count training time only: compilation (the first step) and
+the pauses for evaluation, samples and checkpoints are left out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 
+from tqdm import tqdm
+
 from jaxrnn.app.charlm import BITS
+
+
+class _Bar(tqdm):
+    """A tqdm bar whose rate, and so its ETA, is the training speed :class:`Progress` measures
+    (tqdm's own rate would count compilation and pauses): its ``format_dict`` (tqdm's documented
+    hook for custom fields) gives ``training_rate``, in steps per second, 0 while unknown (``?``)."""
+
+    training_rate = 0.0
+
+    @property
+    def format_dict(self):
+        return {**super().format_dict, "rate": self.training_rate}
 
 
 class Progress:
@@ -23,33 +39,29 @@ class Progress:
         self.stream = sys.stderr if stream is None else stream
         self.total, self.chars = total, chars_per_step
         self.bar = None
-        if self.stream.isatty():
-            from tqdm import tqdm
+        if terminal_columns(self.stream) > 0:
+            self.bar = _Bar(total=total, initial=start, unit="step", file=self.stream, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
+        self.first = None  # (step, clock) at the first update: the time before it (compilation) is not timed
+        self.paused_s = 0.0  # time paused since the first update
 
-            self.bar = tqdm(total=total, initial=start, unit="step", file=self.stream, dynamic_ncols=True,
-                            smoothing=0.1, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} "
-                                                      "[{elapsed}<{remaining}{postfix}]")
-        self.first = None  # (step, clock) after the first step: its compilation is not timed
-        self.paused_s = 0.0
-
-    def update(self, step: int, loss: float) -> None:
+    def update(self, step: int, loss: float) -> float | None:
+        """Shows ``loss`` (nats) after ``step``; returns the training speed in characters per second
+        since the first update (None at the first update, whose time is mostly compilation)."""
         now = time.perf_counter()
         if self.first is None:
-            self.first = (step, now)
-            rate = None
-        else:
-            busy = now - self.first[1] - self.paused_s
-            rate = (step - self.first[0]) * self.chars / busy if busy > 0 else None
-        speed = "" if rate is None else f", {rate / 1000:.1f}k chars/s"
+            self.first, self.paused_s = (step, now), 0.0
+        busy = now - self.first[1] - self.paused_s
+        rate = (step - self.first[0]) * self.chars / busy if busy > 0 and step > self.first[0] else None
+        stats = f"loss {loss:.3f} ({loss * BITS:.3f} bpc)" + ("" if rate is None else f", {rate / 1000:.1f}k chars/s")
         if self.bar is not None:
-            self.bar.set_postfix_str(f"loss {loss:.3f} ({loss * BITS:.3f} bpc){speed}", refresh=False)
-            self.bar.update(step - self.bar.n)
-            return
-        eta = ""
-        if rate:
-            eta = f", ETA {_clock((self.total - step) * self.chars / rate)}"
-        print(f"step {step:>6}/{self.total} loss {loss:.3f} ({loss * BITS:.3f} bpc){speed}{eta}",
-              file=self.stream, flush=True)
+            self.bar.training_rate = (rate or 0.0) / self.chars
+            self.bar.set_postfix_str(stats, refresh=False)
+            self.bar.update(step - self.bar.n)  # redraws at most every 0.1 s (tqdm's mininterval)
+            return rate
+        eta = f", ETA {_clock((self.total - step) * self.chars / rate)}" if rate else ""
+        print(f"step {step:>6}/{self.total} {stats}{eta}", file=self.stream, flush=True)
+        return rate
 
     def write(self, text: str) -> None:
         if self.bar is not None:
@@ -59,19 +71,33 @@ class Progress:
 
     @contextlib.contextmanager
     def paused(self):
-        """Work inside the block (evaluation, sampling, saving) does not count as training time."""
+        """Work inside the block (evaluation, sampling, saving) does not count as training time
+        (the bar's elapsed time is the wall clock's and goes on)."""
         t0 = time.perf_counter()
         try:
             yield
         finally:
             self.paused_s += time.perf_counter() - t0
-            if self.bar is not None:
-                self.bar.unpause()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def terminal_columns(stream) -> int:
+    """The width of the terminal ``stream`` writes to; 0 for a pipe, a file, or a terminal that
+    reports no size (a pseudo-terminal whose size was never set), which all get plain lines.
+
+    Examples:
+      >>> import io
+      >>> terminal_columns(io.StringIO())
+      0
+    """
+    try:
+        return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 0
+    except (AttributeError, OSError, ValueError):  # no descriptor, or not a terminal after all
+        return 0
 
 
 def _clock(seconds: float) -> str:

@@ -1,5 +1,5 @@
-"""The training progress: a tqdm bar that stays on one line in an 80-column terminal; plain lines
-with speed and ETA elsewhere."""
+"""The training progress: a tqdm bar that moves (elapsed time, speed, ETA) and stays on one line in an
+80-column terminal; plain lines with speed and ETA elsewhere, a terminal without a size included."""
 
 import fcntl
 import os
@@ -9,15 +9,23 @@ import subprocess
 import sys
 import termios
 
+from jaxrnn.app.progress import Progress
 from tests.app.commands import TINY
 from tests.helpers import ROOT
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+STATE = re.compile(r"(\d+)/40 \[(\d\d:\d\d)<([^,\]]+)")  # steps, elapsed < ETA
 
 
-def test_progress_bar_stays_on_one_line_in_an_80_column_terminal(tmp_path, text):
+def _pty(columns):
+    """``(master, slave)`` of a new pseudo-terminal of 24 rows and ``columns`` columns."""
     master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24 if columns else 0, columns, 0, 0))
+    return master, slave
+
+
+def test_progress_bar_moves_and_stays_on_one_line_in_an_80_column_terminal(tmp_path, text):
+    master, slave = _pty(80)
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     proc = subprocess.Popen([sys.executable, "-m", "jaxrnn.app.cli", "train", "--text", text, "--out",
                              str(tmp_path / "run"), "--steps", "40", *TINY],
@@ -41,3 +49,20 @@ def test_progress_bar_stays_on_one_line_in_an_80_column_terminal(tmp_path, text)
     assert any("<" in seg and "chars/s" in seg and "bpc" in seg for seg in bars)  # ETA, speed, loss
     redraws = [line for line in screen.split("\n") if line.count("/40 [") > 1]
     assert redraws, "the bar redraws in place (several states on one terminal line)"
+    states = {m.groups() for seg in bars for m in [STATE.search(seg)] if m}
+    moving = {(n, elapsed, eta) for n, elapsed, eta in states if elapsed != "00:00"}
+    assert len(moving) >= 3, sorted(states)  # elapsed time runs (wall clock, compilation included)
+    assert len({n for n, _, eta in moving if eta != "?"}) >= 2, sorted(states)  # an ETA once the speed is known
+
+
+def test_a_terminal_without_a_size_gets_the_plain_lines():
+    master, slave = _pty(0)  # as a pseudo-terminal is made: 0 columns, where a bar would show nothing
+    with os.fdopen(slave, "w") as stream:
+        progress = Progress(0, 10, 100, stream)
+        assert progress.bar is None
+        for step in (1, 2):
+            progress.update(step, 2.0 / step)
+        progress.close()
+    screen = os.read(master, 65536).decode()
+    os.close(master)
+    assert "step      1/10 loss 2.000 (2.885 bpc)" in screen and "step      2/10 loss 1.000" in screen, screen
