@@ -16,39 +16,63 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_SOURCES = {
-    "jaxrnn.cells": ("Cell", "ElmanCell", "GRUCell", "LRUCell", "LSTMCell", "LSTMState", "MinGRUCell",
-                     "MinLSTMCell", "SLSTMCell", "SLSTMState"),
-    "jaxrnn.combinators": ("Bidirectional", "Recurrent", "Stack"),
-    "jaxrnn.driver": ("Associative", "Newton", "NewtonInfo", "linear_recurrence", "newton_scan", "scan"),
-    "jaxrnn.layers": ("GRU", "LSTM", "RNN"),
-    "jaxrnn.layers.inspection": ("param_count", "summary"),
-}
-_MODULES = ("cells", "combinators", "driver", "engines", "interop", "layers", "ops", "precision", "train")
-_WHERE = {name: module for module, names in _SOURCES.items() for name in names}
+# The public names. Each is imported on first use by ``__getattr__`` below from the module that
+# ``_SOURCES`` names, and imported from that same module under ``TYPE_CHECKING``, which is what
+# type checkers and IDEs read (they never see ``__getattr__``, so a misspelt name is an error).
+# tests/test_typing.py checks that the three lists agree.
+__all__ = ["GRU", "LSTM", "RNN", "Associative", "Bidirectional", "Cell", "ElmanCell", "GRUCell", "LRUCell",
+           "LSTMCell", "LSTMState", "MinGRUCell", "MinLSTMCell", "Newton", "NewtonInfo", "Recurrent", "SLSTMCell",
+           "SLSTMState", "Stack", "linear_recurrence", "newton_scan", "param_count", "scan", "summary"]
 
-__all__ = sorted(_WHERE)
-
-if TYPE_CHECKING:  # what the lazy loader below returns, spelled out for type checkers and IDEs
-    # ruff: noqa: F401 (re-exports)
-    from jaxrnn import cells, combinators, driver, engines, interop, layers, ops, precision, train
-    from jaxrnn.cells import (Cell, ElmanCell, GRUCell, LRUCell, LSTMCell, LSTMState, MinGRUCell,
-                              MinLSTMCell, SLSTMCell, SLSTMState)
+if TYPE_CHECKING:
+    from jaxrnn import (
+        cells as cells,
+        combinators as combinators,
+        driver as driver,
+        engines as engines,
+        interop as interop,
+        layers as layers,
+        ops as ops,
+        precision as precision,
+        train as train,
+    )
+    from jaxrnn.cells import (
+        Cell,
+        ElmanCell,
+        GRUCell,
+        LRUCell,
+        LSTMCell,
+        LSTMState,
+        MinGRUCell,
+        MinLSTMCell,
+        SLSTMCell,
+        SLSTMState,
+    )
     from jaxrnn.combinators import Bidirectional, Recurrent, Stack
     from jaxrnn.driver import Associative, Newton, NewtonInfo, linear_recurrence, newton_scan, scan
     from jaxrnn.layers import GRU, LSTM, RNN
     from jaxrnn.layers.inspection import param_count, summary
+else:
+    _SOURCES = {
+        "jaxrnn.cells": ("Cell", "ElmanCell", "GRUCell", "LRUCell", "LSTMCell", "LSTMState", "MinGRUCell",
+                         "MinLSTMCell", "SLSTMCell", "SLSTMState"),
+        "jaxrnn.combinators": ("Bidirectional", "Recurrent", "Stack"),
+        "jaxrnn.driver": ("Associative", "Newton", "NewtonInfo", "linear_recurrence", "newton_scan", "scan"),
+        "jaxrnn.layers": ("GRU", "LSTM", "RNN"),
+        "jaxrnn.layers.inspection": ("param_count", "summary"),
+    }
+    _MODULES = ("cells", "combinators", "driver", "engines", "interop", "layers", "ops", "precision", "train")
+    _WHERE = {name: module for module, names in _SOURCES.items() for name in names}
 
-
-def __getattr__(name):
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-    elif name in _MODULES:
-        value = importlib.import_module(f"jaxrnn.{name}")
-    else:
-        raise AttributeError(f"module 'jaxrnn' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+    def __getattr__(name):
+        if name in _WHERE:
+            value = getattr(importlib.import_module(_WHERE[name]), name)
+        elif name in _MODULES:
+            value = importlib.import_module(f"jaxrnn.{name}")
+        else:
+            raise AttributeError(f"module 'jaxrnn' has no attribute {name!r}")
+        globals()[name] = value
+        return value
 
 
 def __dir__():
