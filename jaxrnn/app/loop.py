@@ -143,8 +143,7 @@ def _log(run, state, metrics, progress, log) -> None:
         with progress.paused():
             record["val_bpc"] = charlm.bits_per_char(run.model, state["params"], run.valid_ids)
     if _due(step, config["log_every"], config["steps"]) or "val_bpc" in record:
-        log.write(json.dumps(record) + "\n")
-        log.flush()
+        log.write(json.dumps(record) + "\n")  # a whole line, fsynced (rundir.LineLog)
         progress.update(step, loss)
     if "val_bpc" in record:
         progress.write(f"step {step}: held-out {record['val_bpc']:.3f} bits/char")

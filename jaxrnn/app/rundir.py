@@ -2,8 +2,10 @@
 metrics read back even after a crash.
 
 ``config.json`` (the only place the vocabulary lives) is always replaced atomically, so a kill at
-any moment leaves the old or the new file. ``metrics.jsonl`` is appended to line by line; a
-crash can cut its last line short, which reading drops. The writer holds an exclusive lock on
+any moment leaves the old or the new file. ``metrics.jsonl`` is appended to line by line, each
+line written whole and fsynced before the next step (:class:`LineLog`), so a finished line is never
+lost; a kill can cut the last line short, which reading drops and a resume removes
+(:func:`trim_metrics` rewrites the file atomically). The writer holds an exclusive lock on
 ``.lock`` for the whole run, so a second ``jaxrnn train`` on the same directory stops with one
 line instead of mixing two runs, and temporary files a killed writer left are removed then.
 
@@ -165,10 +167,50 @@ def atomic_write(path: str, data: bytes) -> None:
         raise _os_error(f"{path}: cannot write", e) from None
 
 
-def append_file(path: str):
-    """``path`` opened for appending text (created if missing; see :func:`open_file`)."""
-    fd = open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    return os.fdopen(fd, "a", encoding="utf-8")
+class LineLog:
+    """A file that lines are appended to (``metrics.jsonl``), opened by :func:`append_file`.
+
+    Appended, not rewritten atomically per line: a rewrite would copy the whole file at every line
+    (quadratic in the run's length). Each line is instead one ``O_APPEND`` write of the whole line
+    and an fsync, so that a finished line survives a kill or a power cut; a write that fails is
+    truncated back (no torn line is left), and a line cut short by a kill in the middle of its
+    write is the file's unterminated last line, which :func:`read_metrics` drops and
+    :func:`trim_metrics` removes on resume. A context manager; ``write`` raises
+    :class:`RunDirError` naming the file.
+    """
+
+    def __init__(self, fd: int, path: str):
+        self.fd, self.path = fd, path
+
+    def write(self, line: str) -> None:
+        """Appends ``line`` (which ends with a newline) and fsyncs it."""
+        end = os.lseek(self.fd, 0, os.SEEK_END)
+        try:
+            data = memoryview(line.encode("utf-8"))
+            while data:
+                data = data[os.write(self.fd, data):]
+            os.fsync(self.fd)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, end)
+            raise _os_error(f"{self.path}: cannot write", e) from None
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def append_file(path: str) -> LineLog:
+    """``path`` opened for appending lines (created if missing; a regular file of its own, see
+    :func:`open_file`), as a :class:`LineLog`."""
+    return LineLog(open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), path)
 
 
 def make(run_dir: str) -> None:

@@ -1,0 +1,71 @@
+"""Runs as data: ``metrics.jsonl`` (each line whole and fsynced, a torn last line dropped and
+removed on resume, a kill losing no finished line)."""
+
+import errno
+import json
+import os
+import pathlib
+import re
+import time
+
+import pytest
+
+from jaxrnn.app import checkpoint, rundir
+from tests.app.commands import records, run
+from tests.app.test_run_safety import _start, _wait_for_steps
+
+
+def _line(step):
+    return json.dumps({"step": step, "loss": 1.0 / step, "wall_time": 1.75e9 + step}) + "\n"
+
+
+def test_a_metrics_line_is_written_whole_and_fsynced_and_a_failed_write_is_undone(tmp_path, monkeypatch):
+    path = str(tmp_path / "metrics.jsonl")
+    real_write, real_fsync, synced = os.write, os.fsync, []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    with rundir.append_file(path) as log:
+        log.write(_line(1))
+        assert synced == [log.fd]  # on disk before the next step
+
+        def disk_fills_up(fd, data):  # the first 5 bytes of the line, then no space
+            if fd != log.fd:
+                return real_write(fd, data)
+            if os.fstat(fd).st_size == len(_line(1)):
+                return real_write(fd, bytes(data[:5]))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os, "write", disk_fills_up)
+        with pytest.raises(rundir.RunDirError, match=f"^{re.escape(path)}: cannot write: No space left on device$"):
+            log.write(_line(2))
+    assert pathlib.Path(path).read_text() == _line(1)  # no torn line left behind
+
+
+def test_a_line_cut_at_any_byte_is_dropped_on_read_and_removed_on_resume(tmp_path):
+    path = str(tmp_path / "metrics.jsonl")
+    whole, last = _line(1) + _line(2) + _line(3), _line(4)
+    for cut in range(1, len(last)):
+        with open(path, "w") as f:
+            f.write(whole + last[:cut])
+        complete = cut == len(last) - 1  # all but its newline: a whole record, kept
+        assert [r["step"] for r in rundir.read_metrics(path)] == [1, 2, 3, 4][:3 + complete]
+        rundir.trim_metrics(path, 10)  # what a resume does first
+        assert pathlib.Path(path).read_text() == whole + last * complete
+
+
+def test_a_kill_at_any_moment_loses_no_finished_line_and_resumes(capsys, tmp_path, text):
+    out = str(tmp_path / "run")
+    proc = _start(out, text, "--steps", "100000", "--save-every", "7")
+    _wait_for_steps(proc)
+    deadline = time.monotonic() + 120
+    while checkpoint.latest(out) is None and time.monotonic() < deadline:  # killed past a checkpoint
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: no handler runs, no checkpoint is saved
+    proc.communicate(timeout=120)
+    lines = pathlib.Path(out, "metrics.jsonl").read_text().split("\n")
+    steps = [json.loads(line)["step"] for line in lines[:-1]]  # every finished line is whole
+    assert steps == list(range(1, len(steps) + 1)) and steps
+    saved = checkpoint.step_of(checkpoint.latest(out))
+    assert len(steps) >= saved >= 7  # the lines after the checkpoint are the resume's to redo
+    rc, _, err = run(capsys, "train", "--out", out, "--resume", "--steps", str(saved + 3))
+    assert rc == 0, err
+    assert [r["step"] for r in records(out)] == list(range(1, saved + 4))
