@@ -2,12 +2,18 @@
 
 Step ``s`` (0-based) trains on ``corpus.batch_at(train_ids, s, ...)``; the logged ``step`` is the
 number of completed updates, so a run resumed at step 10 logs exactly what an uninterrupted run
-logs. Per-step keys are ``fold_in(key(seed), step)``. A checkpoint is saved every ``save_every``
+logs. Per-step keys are ``fold_in(key(seed), step)`` (update ``s`` draws its dropout masks from
+``fold_in`` of step ``s``'s key with 1, see :func:`_dropout_key`). A checkpoint is saved every ``save_every``
 steps (the newest ``keep`` stay) and at the end. SIGINT (Ctrl-C) and SIGTERM (what SLURM and
 Kubernetes send) save a checkpoint and exit with status 128 + the signal number (130, 143); a
 second one quits at once; a closed output pipe stops the run the same way (141, as SIGPIPE;
 see :class:`jaxrnn.app.signals.GuardedStream`). A step whose loss, gradient norm or updated params are not finite is
 never kept: training stops with status 3 and the last good checkpoint stays.
+
+Each logged step appends one JSON line to ``metrics.jsonl``: ``step``, ``loss`` (nats per
+character), ``grad_norm`` (before clipping), ``lr``, ``val_bpc`` (held-out bits per character, when
+evaluated), ``wall_time`` (Unix time, seconds) and ``chars_per_s`` (training characters per second
+since the run started or resumed, compilation and pauses left out; null at its first record).
 
 Data parallel: params and optimizer state live on every device, each batch's rows (the carry's
 axis 1) are split across them; in a multi-process run process 0 alone writes the run directory.
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from typing import NamedTuple
 
 import jax
@@ -124,10 +131,18 @@ def _step(step_fn, run, state, devices):
     x, y, reset = corpus.batch_at(run.train_ids, state["step"], config["batch_size"], config["seq_len"],
                                   config["seed"])
     x, y, reset = distributed.shard_batch((x[rows], y[rows], reset[rows]), devices.mesh)
-    params, opt_state, metrics, carry = step_fn(state["params"], state["opt_state"], (x, y),
+    key = distributed.replicate(_dropout_key(state), devices.mesh)
+    params, opt_state, metrics, carry = step_fn(state["params"], state["opt_state"], (x, y, key),
                                                 state["carry"], reset)
     return {**state, "params": params, "opt_state": opt_state, "step": state["step"] + 1,
             "carry": carry}, metrics
+
+
+def _dropout_key(state):
+    """The key of the dropout masks of the update from ``state["step"]``: step ``s``'s key
+    ``fold_in(key(seed), s)`` folded with 1 (the samples use step keys unfolded)."""
+    step_key = jax.random.fold_in(jax.random.wrap_key_data(jnp.asarray(state["key"])), state["step"])
+    return jax.random.fold_in(step_key, 1)
 
 
 def _due(step: int, every: int, steps: int) -> bool:
@@ -138,13 +153,14 @@ def _due(step: int, every: int, steps: int) -> bool:
 def _log(run, state, metrics, progress, log) -> None:
     """Logs the step's record (with the held-out bits per character when evaluation is due)."""
     config, step, loss = run.config, state["step"], float(metrics["loss"])
-    record = {"step": step, "loss": loss, "grad_norm": float(metrics["grad_norm"])}
+    record = {"step": step, "loss": loss, "grad_norm": float(metrics["grad_norm"]), "lr": config["lr"]}
     if _due(step, config["eval_every"], config["steps"]):
         with progress.paused():
             record["val_bpc"] = charlm.bits_per_char(run.model, state["params"], run.valid_ids)
     if _due(step, config["log_every"], config["steps"]) or "val_bpc" in record:
+        speed = progress.update(step, loss)
+        record.update(wall_time=round(time.time(), 3), chars_per_s=None if speed is None else round(speed, 1))
         log.write(json.dumps(record) + "\n")  # a whole line, fsynced (rundir.LineLog)
-        progress.update(step, loss)
     if "val_bpc" in record:
         progress.write(f"step {step}: held-out {record['val_bpc']:.3f} bits/char")
 

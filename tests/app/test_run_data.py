@@ -1,5 +1,5 @@
 """Runs as data: ``metrics.jsonl`` (each line whole and fsynced, a torn last line dropped and
-removed on resume, a kill losing no finished line)."""
+removed on resume, a kill losing no finished line; wall time, learning rate and throughput)."""
 
 import errno
 import json
@@ -69,3 +69,12 @@ def test_a_kill_at_any_moment_loses_no_finished_line_and_resumes(capsys, tmp_pat
     rc, _, err = run(capsys, "train", "--out", out, "--resume", "--steps", str(saved + 3))
     assert rc == 0, err
     assert [r["step"] for r in records(out)] == list(range(1, saved + 4))
+
+
+def test_metrics_records_hold_wall_time_learning_rate_and_throughput(trained):
+    rows = records(trained, timing=True)
+    assert [r["step"] for r in rows] == list(range(1, 31)) and all(r["lr"] == 0.01 for r in rows)
+    times = [r["wall_time"] for r in rows]
+    assert time.time() - 3600 < times[0] <= times[-1] <= time.time()  # Unix time, in order
+    assert rows[0]["chars_per_s"] is None  # the first step's time is compilation
+    assert all(r["chars_per_s"] > 0 for r in rows[1:])
