@@ -2,15 +2,13 @@
 
 All engines compute the same function; they differ in speed and in where they can run.
 
-=============  ===============================================================================
-``reference``  ``jax.vmap`` over rows of :func:`jaxrnn.scan` over the cells, through the
-               network's combinators: the specification (:mod:`jaxrnn.engines.reference`).
-``xla``        the same combinators on the whole time-major batch, each direction one
-               ``lax.scan`` with a cuDNN-style custom VJP (:mod:`jaxrnn.engines.xla`).
-``cudnn``      cuDNN's LSTM through ``jax.experimental.rnn`` (GPU; LSTM without projection,
-               float32, concatenated directions, no dropout key): :mod:`jaxrnn.engines.cudnn`.
-``auto``       ``cudnn`` where it can run, else ``xla``.
-=============  ===============================================================================
+- ``reference``: ``jax.vmap`` over rows of :func:`jaxrnn.scan` over the cells, through the
+  network's combinators: the specification (:mod:`jaxrnn.engines.reference`).
+- ``xla``: the same combinators on the whole time-major batch, each direction one ``lax.scan``
+  with a cuDNN-style custom VJP (:mod:`jaxrnn.engines.xla`).
+- ``cudnn``: cuDNN's LSTM through ``jax.experimental.rnn`` (GPU; LSTM without projection,
+  float32, concatenated directions, no dropout key): :mod:`jaxrnn.engines.cudnn`.
+- ``auto``: ``cudnn`` where it can run, else ``xla``.
 
 The contract: the layer checks its inputs once, computes the precision policy once, and calls
 ``engine.run(network, params, x, state, lengths, row_keys, policy) -> (ys, state)`` where

@@ -260,7 +260,7 @@ class LinenRNN(nn.Module):
     ``layer.init``'s structure, so ``module.apply(variables, x) == layer.apply(variables["params"]["layer"], x)``.
     Inter-layer dropout runs when ``deterministic=False``, with the ``"dropout"`` PRNG stream.
 
-    Args:
+    Attributes:
       layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU`` or a sequence layer.
       preset: the initialisation preset, ``"torch"`` or ``"keras"``.
 

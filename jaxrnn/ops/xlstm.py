@@ -16,7 +16,7 @@ METHODS = ("recurrent", "chunked")
 
 def mlstm(q, k, v, i, f, *, eps=1e-6, scale=None, initial_state=None, seq_lengths=None, resets=None,
           method: str = "auto", chunk_size: int = 64):
-    """The stabilised mLSTM, per head (:class:`jaxrnn.cells.mlstm.MLSTMStepCell`'s step)::
+    """The stabilised mLSTM, per head (:class:`jaxrnn.cells.mlstm.MLSTMStepCell`'s step):
 
         m_t = max(logsigmoid(f_t) + m_{t-1}, i_t)
         C_t = exp(logsigmoid(f_t) + m_{t-1} - m_t) C_{t-1} + exp(i_t - m_t) k_t v_t^T
