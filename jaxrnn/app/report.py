@@ -61,10 +61,32 @@ def finished(out: str, outcome: str, step: int, stop: StopSignals, main: bool) -
     return 0
 
 
+SMOOTHING = 0.9  # the weight of the past in the loss curve's moving average
+
+
+def smoothed(values: list[float], weight: float) -> list[float]:
+    """The exponential moving average of ``values``, debiased as TensorBoard smooths a curve:
+    ``m_t = weight * m_{t-1} + (1 - weight) * v_t`` from ``m_{-1} = 0``, shown as
+    ``m_t / (1 - weight ** (t + 1))`` (so the curve starts at the first value, not at 0).
+
+    Examples:
+      >>> smoothed([2.0, 2.0, 2.0], 0.9)
+      [2.0, 2.0, 2.0]
+      >>> [round(v, 3) for v in smoothed([0.0, 10.0], 0.9)]
+      [0.0, 5.263]
+    """
+    out, mean = [], 0.0
+    for t, value in enumerate(values):
+        mean = weight * mean + (1 - weight) * value
+        out.append(mean / (1 - weight ** (t + 1)))
+    return out
+
+
 def plot(run_dir: str) -> str | None:
     """Writes ``run_dir/loss.png`` from ``metrics.jsonl`` (matplotlib, Agg backend), atomically
     (a ``loss.png`` that is a link is replaced, never written through); returns its path, or
-    None when there are no metrics yet.
+    None when there are no metrics yet. The training loss is drawn raw (faint) with its
+    :func:`smoothed` curve over it, the held-out bits/char as points.
 
     Raises:
       RunDirError: ``metrics.jsonl`` or ``loss.png`` cannot be read or written (naming the file).
@@ -78,7 +100,9 @@ def plot(run_dir: str) -> str | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["step"] for r in rows], [r["loss"] * BITS for r in rows], label="train")
+    steps, bpc = [r["step"] for r in rows], [r["loss"] * BITS for r in rows]
+    raw = ax.plot(steps, bpc, alpha=0.3, linewidth=1, label="train")[0]
+    ax.plot(steps, smoothed(bpc, SMOOTHING), color=raw.get_color(), label=f"train, smoothed (EMA {SMOOTHING})")
     val = [r for r in rows if "val_bpc" in r]
     if val:
         ax.plot([r["step"] for r in val], [r["val_bpc"] for r in val], "o-", label="held-out")

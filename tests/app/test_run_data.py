@@ -1,5 +1,6 @@
 """Runs as data: ``metrics.jsonl`` (each line whole and fsynced, a torn last line dropped and
-removed on resume, a kill losing no finished line; wall time, learning rate and throughput)."""
+removed on resume, a kill losing no finished line; wall time, learning rate and throughput), and
+``loss.png`` with a smoothed curve over the raw one."""
 
 import errno
 import json
@@ -10,7 +11,8 @@ import time
 
 import pytest
 
-from jaxrnn.app import checkpoint, rundir
+from jaxrnn.app import checkpoint, report, rundir
+from jaxrnn.app.charlm import BITS
 from tests.app.commands import records, run
 from tests.app.test_run_safety import _start, _wait_for_steps
 
@@ -78,3 +80,24 @@ def test_metrics_records_hold_wall_time_learning_rate_and_throughput(trained):
     assert time.time() - 3600 < times[0] <= times[-1] <= time.time()  # Unix time, in order
     assert rows[0]["chars_per_s"] is None  # the first step's time is compilation
     assert all(r["chars_per_s"] > 0 for r in rows[1:])
+
+
+def test_loss_png_draws_a_smoothed_curve_over_the_raw_one(tmp_path, monkeypatch):
+    import matplotlib.axes
+    import numpy as np
+
+    noisy = 2.0 + 0.5 * np.random.default_rng(0).standard_normal(200)
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": s + 1, "loss": float(v)}) + "\n"
+                                                    for s, v in enumerate(noisy)))
+    drawn, real = {}, matplotlib.axes.Axes.plot
+
+    def spy(ax, x, y, *args, **kwargs):  # the curves plot draws, by label
+        drawn[kwargs["label"]] = list(y)
+        return real(ax, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy)
+    path = report.plot(str(tmp_path))
+    assert pathlib.Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    raw, smooth = drawn["train"], drawn[f"train, smoothed (EMA {report.SMOOTHING})"]
+    assert np.allclose(raw, noisy * BITS) and smooth == report.smoothed(raw, report.SMOOTHING)
+    assert np.std(np.diff(smooth)) < 0.2 * np.std(np.diff(raw))  # over the raw curve, much calmer
