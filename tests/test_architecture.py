@@ -19,7 +19,8 @@ from tests.helpers import ROOT
 # The boxes of DESIGN.md section 1, in order; a module may import its own box and the boxes before it.
 # The rule modules (_checks: validation; precision: the dtype rule) serve every box.
 # Layers are executed by engines: the engines (which read the network the layer builds) come first.
-ORDER = ["_checks", "precision", "cells", "driver", "ops", "combinators", "engines", "layers", "interop", "train", "app"]
+ORDER = ["_checks", "precision", "cells", "driver", "ops", "combinators", "engines", "layers", "blocks", "interop", "train",
+         "app"]
 
 
 def _box(module: str) -> str:

@@ -1,0 +1,10 @@
+"""Blocks: the modern recurrent families as layers ``(B, T, d_model) -> (B, T, d_model)`` with
+streaming state (see :mod:`jaxrnn.blocks.common` for the protocol every block shares).
+
+- :class:`GatedDeltaNet` (:mod:`jaxrnn.blocks.delta`): Gated DeltaNet and DeltaNet;
+"""
+
+from jaxrnn.blocks.common import BlockState
+from jaxrnn.blocks.delta import GatedDeltaNet
+
+__all__ = ["BlockState", "GatedDeltaNet"]

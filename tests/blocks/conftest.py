@@ -1,0 +1,22 @@
+"""The blocks the generic tests run (small configs, chunk 4 so that T=11 crosses chunks) and a
+helper that builds one with random params and inputs."""
+
+import jax
+
+from jaxrnn import blocks
+from tests.helpers import randomized
+
+# Each block family at d_model 8, with the options that change its math spread over the variants.
+BLOCKS = {
+    "gated_deltanet": lambda: blocks.GatedDeltaNet(8, num_heads=2, head_dim=4, chunk_size=4),
+    "deltanet": lambda: blocks.GatedDeltaNet(8, num_heads=2, head_dim=4, expand_v=1.0, decay=False, use_gate=False,
+                                             allow_neg_eigval=True, conv_bias=True, chunk_size=4),
+}
+
+
+def make(name, batch, steps, seed=0, scale=0.5):
+    """``(block, params, x: (batch, steps, d_model))`` with params drawn from U(-scale, scale)."""
+    block = BLOCKS[name]()
+    params = randomized(block.init(jax.random.key(seed)), seed=seed, scale=scale)
+    x = jax.random.normal(jax.random.key(seed + 1), (batch, steps, block.d_model))
+    return block, params, x
