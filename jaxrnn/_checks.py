@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 
 def integer(name: str, value, minimum: int) -> int:
@@ -53,7 +54,7 @@ def array(name: str, x):
     torch tensor) whose dtype JAX does not know."""
     if not hasattr(x, "dtype"):
         return np.asarray(x)
-    if isinstance(x, (jax.Array, jax.core.Tracer)):
+    if isinstance(x, (jax.Array, Tracer)):
         return x
     try:
         np.dtype(x.dtype)
@@ -83,7 +84,7 @@ def prng_key(name: str, key, *, single: bool = True):
       TypeError: key must be a PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got int
     """
     dtype = getattr(key, "dtype", None)
-    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
         typed = key
     elif dtype == np.uint32 and np.ndim(key) >= 1:
         try:
@@ -108,7 +109,7 @@ def shape(name: str, x, expected: tuple, what: str = "shape") -> None:
 
 def is_concrete(x) -> bool:
     """True when ``x`` holds values now (not a tracer inside jit/vmap/grad)."""
-    return not isinstance(x, jax.core.Tracer)
+    return not isinstance(x, Tracer)
 
 
 def params_match(path: str, params, shapes: dict) -> None:

@@ -13,6 +13,8 @@ state and zero outputs, which is exact (their steps receive no cotangent).
 
 from __future__ import annotations
 
+from typing import cast
+
 import jax
 import jax.numpy as jnp
 
@@ -28,7 +30,7 @@ def backend_problem() -> str | None:
         return f"it needs an NVIDIA GPU and jax.default_backend() is {backend!r}"
     from jax.experimental import rnn
 
-    if rnn.gpu_rnn is None:
+    if getattr(rnn, "gpu_rnn", None) is None:  # jaxlib's kernels, not a public name of the module
         return "this jaxlib has no cuDNN RNN kernels (jax._src.lib.gpu_rnn is missing)"
     if "rocm" in jax.devices()[0].client.platform_version.lower():
         return "the GPU is an AMD (ROCm) one; MIOpen's LSTM is not supported"
@@ -79,12 +81,13 @@ def flat_weights(network, params, policy) -> jax.Array:
     return jnp.concatenate(matrices + biases).astype(jnp.float32)
 
 
-def kernel(x, h_0, c_0, weights, seq_lengths, input_size, hidden_size, num_layers, bidirectional):
+def kernel(x, h_0, c_0, weights, seq_lengths, input_size, hidden_size, num_layers,
+           bidirectional) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``jax.experimental.rnn.lstm``: batch-major ``x: (B, T, I)`` -> ``(y, h_n, c_n)``."""
     from jax.experimental import rnn
 
-    return rnn.lstm(x, h_0, c_0, weights, seq_lengths, input_size, hidden_size, num_layers, 0.0,
-                    bidirectional)
+    out = rnn.lstm(x, h_0, c_0, weights, seq_lengths, input_size, hidden_size, num_layers, 0.0, bidirectional)
+    return cast("tuple[jax.Array, jax.Array, jax.Array]", out)  # its custom_vjp wrapper is typed as returning object
 
 
 def run(network, params, x, state, lengths, row_keys, policy):

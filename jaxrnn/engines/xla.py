@@ -133,12 +133,14 @@ def _backward(cell, reverse, unroll, policy, res, cts):
         (d_rec,) = jax.vjp(cell.recurrent_input, s_t)[1](precision.matmul(d_gh, w["w_hh"]))
         d_prev = jax.tree.map(jnp.add, d_prev, d_rec)
         d_extra = jax.tree.map(jnp.add, d_extra, precision.cast_tree(d_ex, state))
-        return (d_prev, d_extra), (d_gi if cell.additive else (d_gi, d_gh))
+        return (d_prev, d_extra), (d_gi, None if cell.additive else d_gh)
 
     d_extra0 = precision.cast_tree(jax.tree.map(jnp.zeros_like, extra), state)
     (d_carry, d_extra), outs = jax.lax.scan(body, (d_final, d_extra0), (gi, gh, states, valid, d_ys),
                                             reverse=not reverse, unroll=unroll)
-    d_gi, d_gh = (outs, outs) if cell.additive else outs  # additive: gi, gh enter as gi + gh
+    d_gi, d_gh = outs
+    if d_gh is None:  # additive: gi, gh enter as gi + gh
+        d_gh = d_gi
     d_w = {
         "w_ih": _sum_outer(d_gi, xs, policy),
         "b_in": None if w["b_in"] is None else d_gi.sum((0, 1)).astype(w["b_in"].dtype),
