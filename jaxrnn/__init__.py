@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 # tests/test_typing.py checks that the three lists agree.
 __all__ = ["GRU", "LSTM", "RNN", "Associative", "Bidirectional", "Cell", "ElmanCell", "GRUCell", "LRUCell",
            "LSTMCell", "LSTMState", "MinGRUCell", "MinLSTMCell", "Newton", "NewtonInfo", "Recurrent", "SLSTMCell",
-           "SLSTMState", "Stack", "linear_recurrence", "newton_scan", "param_count", "scan", "summary"]
+           "SLSTMState", "Stack", "linear_recurrence", "load_run", "newton_scan", "param_count", "scan", "summary"]
 
 if TYPE_CHECKING:
     from jaxrnn import (
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         precision as precision,
         train as train,
     )
+    from jaxrnn.app.model import load_run
     from jaxrnn.cells import (
         Cell,
         ElmanCell,
@@ -60,6 +61,7 @@ else:
         "jaxrnn.driver": ("Associative", "Newton", "NewtonInfo", "linear_recurrence", "newton_scan", "scan"),
         "jaxrnn.layers": ("GRU", "LSTM", "RNN"),
         "jaxrnn.layers.inspection": ("param_count", "summary"),
+        "jaxrnn.app.model": ("load_run",),  # a trained run of the jaxrnn command, as data
     }
     _MODULES = ("cells", "combinators", "driver", "engines", "interop", "layers", "ops", "precision", "train")
     _WHERE = {name: module for module, names in _SOURCES.items() for name in names}

@@ -37,7 +37,7 @@ import sys  # noqa: E402
 
 from jaxrnn.app import rundir  # noqa: E402
 from jaxrnn.app.config import (  # noqa: E402
-    CELLS, DEFAULTS, KINDS, LIMITS, UsageError, flag, path_flag, shown, validate)
+    CELLS, DEFAULTS, KINDS, LIMITS, UsageError, flag, path_flag, run_config, shown)
 
 _while_loading(_PREVIOUS)  # loaded: the handlers are the importer's again (a test's Ctrl-C works)
 
@@ -199,18 +199,15 @@ def cmd_sample(args) -> int:
     import jax.numpy as jnp
 
     from jaxrnn.app import charlm, corpus
-    from jaxrnn.app.model import build_model, load_run
+    from jaxrnn.app.model import build_model, newest_state
 
     if not args.prime:
         raise UsageError("--prime must not be empty (sampling starts from its last character)")
-    path = os.path.join(args.run, "config.json")
-    config = validate({**DEFAULTS, **rundir.read_json(path)}, path)
-    if "vocab" not in config:
-        raise UsageError(f"{path}: vocab is missing")
+    config = run_config(args.run)
     vocab = corpus.Vocab(config["vocab"])
     prime = vocab.encode(args.prime, "--prime")
     model = build_model(config, vocab.size)
-    state = load_run(args.run, model, config)
+    state = newest_state(args.run, model, config)
     out = jax.jit(charlm.sample, static_argnums=(0, 3))(
         model, state["params"], jnp.asarray(prime), args.length, jax.random.key(args.seed),
         args.temperature)
@@ -265,10 +262,7 @@ def _run_model(run_dir: str, given: dict, vocab_size) -> tuple[dict, int, str]:
     if extra:
         raise UsageError(f"--run reads the model from {run_dir}/config.json; drop "
                          f"{', '.join('--' + k.replace('_', '-') for k in extra)}")
-    path = os.path.join(run_dir, "config.json")
-    config = validate({**DEFAULTS, **rundir.read_json(path)}, path)
-    if "vocab" not in config:
-        raise UsageError(f"{path}: vocab is missing")
+    config = run_config(run_dir)
     return config, len(config["vocab"]), f"of the run in {run_dir}"
 
 

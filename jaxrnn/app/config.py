@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import os
 
+from jaxrnn.app import rundir
+
 DEFAULTS = {
     "text": None, "max_chars": 2_000_000, "cell": "lstm", "hidden": 256, "layers": 1,
     "seq_len": 64, "batch_size": 32, "steps": 1000, "lr": 3e-3, "clip": 1.0, "seed": 0,
@@ -135,4 +137,19 @@ def validate(config: dict, where: str) -> dict:
     vocab = config.get("vocab")
     if vocab is not None and (not isinstance(vocab, str) or not vocab or len(set(vocab)) != len(vocab)):
         fail("vocab must be a non-empty string of distinct characters")
+    return config
+
+
+def run_config(run_dir: str) -> dict:
+    """The settings of the trained run in ``run_dir``: its ``config.json`` over the defaults,
+    checked (:func:`validate`), with the run's vocabulary (``vocab``).
+
+    Raises:
+      ValueError: ``config.json`` is missing, unreadable, not a run's settings, or has no
+        vocabulary (naming the file).
+    """
+    path = os.path.join(run_dir, "config.json")
+    config = validate({**DEFAULTS, **rundir.read_json(path)}, path)
+    if "vocab" not in config:
+        raise ValueError(f"{path}: vocab is missing (a run writes it before its first step)")
     return config

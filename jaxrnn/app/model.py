@@ -1,5 +1,6 @@
 """The run's model and its state: the model a config describes (refused if too large), the
-state a checkpoint holds, and a trained run's newest state.
+state a checkpoint holds, a trained run's newest state, and a run as data (:func:`load_run`,
+public as ``jaxrnn.load_run``).
 
 The state is ``{"params", "opt_state", "step", "key", "carry"}``: the model's params, Adam's
 state, the number of completed updates, the run's PRNG key (as key data) and the recurrent state
@@ -8,14 +9,16 @@ carried from one chunk of text to the next (``h_n: (L, B, H)``, LSTM ``(h_n, c_n
 
 from __future__ import annotations
 
+import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
 import jaxrnn
 from jaxrnn.app import charlm, checkpoint
-from jaxrnn.app.config import MAX_PARAMS
+from jaxrnn.app.config import MAX_PARAMS, run_config
 
 
 def build_model(config: dict, vocab_size: int) -> charlm.CharLM:
@@ -75,7 +78,7 @@ def load_state(run_dir: str, template: dict):
     return path, state
 
 
-def load_run(run_dir: str, model: charlm.CharLM, config: dict) -> dict:
+def newest_state(run_dir: str, model: charlm.CharLM, config: dict) -> dict:
     """The newest checkpointed state of the run in ``run_dir``, read into a template of shapes
     alone: what is allocated is what the checkpoint holds, never what the config's sizes ask.
 
@@ -86,3 +89,48 @@ def load_run(run_dir: str, model: charlm.CharLM, config: dict) -> dict:
     if path is None:
         raise checkpoint.CheckpointError(f"{run_dir}: no checkpoint (ckpt-*.msgpack) found")
     return state
+
+
+def load_run(path: str | os.PathLike) -> tuple[charlm.CharLM, dict, dict]:
+    """A trained ``jaxrnn train`` run as Python data: ``(model, params, config)``.
+
+    The same reading as ``jaxrnn sample`` and ``jaxrnn summary --run``: ``config.json`` checked,
+    then the newest checkpoint (its SHA-256, its shapes against the model, finite params), read
+    into a template of shapes, so what is allocated is what the checkpoint holds.
+
+    Args:
+      path: the run directory (``--out`` of ``jaxrnn train``).
+
+    Returns:
+      model: the run's :class:`jaxrnn.app.charlm.CharLM` (embedding, ``jaxrnn.LSTM``/``GRU``/``RNN``
+        of ``config["layers"]`` layers, linear head); ``model.apply(params, tokens)`` maps
+        ``tokens: (B, T)`` ids to next-character ``logits: (B, T, V)`` and the state ``h_n: (L, B, H)``
+        (LSTM ``(h_n, c_n)``).
+      params: the newest checkpoint's params, jax arrays ``{"embed": (V, E), "rnn": [...],
+        "head": {"w": (V, H), "b": (V,)}}``.
+      config: the run's settings (``cell``, ``hidden``, ``lr``, ``steps``, ...) and ``vocab``, the
+        string of its ``V`` characters (id ``i`` is ``vocab[i]``).
+
+    Raises:
+      TypeError: ``path`` is not a file name.
+      ValueError: ``config.json`` is missing or invalid, or the run has no usable checkpoint (the
+        message names the file).
+
+    Usage, after ``jaxrnn train --out runs/charlm``::
+
+      model, params, config = jaxrnn.load_run("runs/charlm")
+      ids = jnp.array([[config["vocab"].index(c) for c in "def "]])
+      logits, state = model.apply(params, ids)  # (1, 4, V)
+
+    Examples:
+      >>> jaxrnn.load_run("/nonexistent/run")
+      Traceback (most recent call last):
+      jaxrnn.app.rundir.RunDirError: /nonexistent/run/config.json: no such file (is this a run directory?)
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a run directory's name (str or os.PathLike), got {type(path).__name__}")
+    run_dir = os.fsdecode(path)
+    config = run_config(run_dir)
+    model = build_model(config, len(config["vocab"]))
+    params = newest_state(run_dir, model, config)["params"]
+    return model, jax.tree.map(jnp.asarray, params), config

@@ -1,6 +1,6 @@
 """Runs as data: ``metrics.jsonl`` (each line whole and fsynced, a torn last line dropped and
-removed on resume, a kill losing no finished line; wall time, learning rate and throughput), and
-``loss.png`` with a smoothed curve over the raw one."""
+removed on resume, a kill losing no finished line; wall time, learning rate and throughput),
+``loss.png`` with a smoothed curve over the raw one, and ``jaxrnn.load_run``."""
 
 import errno
 import json
@@ -101,3 +101,37 @@ def test_loss_png_draws_a_smoothed_curve_over_the_raw_one(tmp_path, monkeypatch)
     raw, smooth = drawn["train"], drawn[f"train, smoothed (EMA {report.SMOOTHING})"]
     assert np.allclose(raw, noisy * BITS) and smooth == report.smoothed(raw, report.SMOOTHING)
     assert np.std(np.diff(smooth)) < 0.2 * np.std(np.diff(raw))  # over the raw curve, much calmer
+
+
+def test_load_run_gives_the_model_params_and_config_of_a_trained_run(trained, text):
+    import jax
+    import jax.numpy as jnp
+
+    import jaxrnn
+    from jaxrnn.app import charlm, corpus
+
+    chars = pathlib.Path(text).read_text()
+    model, params, config = jaxrnn.load_run(pathlib.Path(trained))  # a str or any os.PathLike
+    assert config["steps"] == 30 and config["lr"] == 0.01 and config["vocab"] == "".join(sorted(set(chars)))
+    assert model == charlm.CharLM(len(config["vocab"]), "lstm", 16)
+    fresh = model.init(jax.random.key(0))
+    assert jax.tree.structure(params) == jax.tree.structure(fresh)
+    assert all(isinstance(p, jax.Array) and p.shape == f.shape
+               for p, f in zip(jax.tree.leaves(params), jax.tree.leaves(fresh), strict=True))
+    ids = corpus.Vocab(config["vocab"]).encode(chars)
+    assert charlm.bits_per_char(model, params, ids) < charlm.bits_per_char(model, fresh, ids) - 0.5  # trained
+    logits, _ = model.apply(params, jnp.array([[config["vocab"].index(c) for c in "def "]]))
+    assert logits.shape == (1, 4, len(config["vocab"]))
+
+
+def test_load_run_names_what_is_missing(tmp_path, trained):
+    import jaxrnn
+
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / 'none'))}/config.json: no such file"):
+        jaxrnn.load_run(str(tmp_path / "none"))
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / "config.json").write_bytes(pathlib.Path(trained, "config.json").read_bytes())
+    with pytest.raises(ValueError, match=r"fresh: no checkpoint \(ckpt-\*\.msgpack\) found"):
+        jaxrnn.load_run(str(tmp_path / "fresh"))
+    with pytest.raises(TypeError, match="path must be a run directory's name .str or os.PathLike., got int"):
+        jaxrnn.load_run(3)
