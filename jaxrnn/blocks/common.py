@@ -38,8 +38,13 @@ Array = jax.Array
 
 
 class BlockState(NamedTuple):
-    """A block's state: ``conv: (B, K-1, C)``, the last ``K-1`` inputs of its causal convolution
-    (oldest first; zeros before a document starts), and ``recurrent``, its recurrence's state."""
+    """A block's state.
+
+    Attributes:
+      conv: ``(B, K-1, C)``, the last ``K-1`` inputs of its causal convolution (oldest first; zeros
+        before a document starts).
+      recurrent: its recurrence's state.
+    """
 
     conv: Array
     recurrent: Any

@@ -38,7 +38,8 @@ class GatedDeltaNet(common.Block):
       conv_bias: whether the convolution has a bias.
       norm_eps: the RMSNorm's epsilon.
       method: the op's method (:func:`jaxrnn.ops.gated_delta_rule`): ``"auto"``, ``"recurrent"``,
-        ``"chunked"``; chunk_size: its chunk.
+        ``"chunked"``.
+      chunk_size: the chunk of the ``"chunked"`` method.
       compute_dtype: as the classic layers (:mod:`jaxrnn.precision`).
 
     Params (torch layout): ``q_proj, k_proj: (H*K, D)``, ``v_proj: (H*V, D)``, ``b_proj: (H, D)``,
