@@ -13,6 +13,7 @@ other method is tested equal to it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -103,6 +104,20 @@ def prepare(cell, xs: tuple, *, initial_state, seq_lengths, resets, method, meth
     return Call(xs, state, lengths, resets, how, policy)
 
 
+def compiled(fn, /, *arrays, **static):
+    """``fn(*arrays, **static)`` as one compiled program, cached per ``fn``, ``static`` values and
+    array shapes. Called outside ``jax.jit``, an op's method runs as one XLA program instead of op by
+    op (a chunked method is hundreds of small ops: 6x faster for a float64 gradient of ``mlstm``);
+    inside a user's ``jax.jit`` it is inlined. The op checks its arguments before (concrete lengths
+    are range-checked there); ``static`` values must be hashable (cells are frozen dataclasses)."""
+    return _compiled(fn, tuple(sorted(static.items())), *arrays)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _compiled(fn, static: tuple, *arrays):
+    return fn(*arrays, **dict(static))
+
+
 def dtypes(*arrays) -> precision.Policy:
     """The policy of an op: inputs promoted to the compute dtype; state and accumulation in float32
     for 16-bit inputs (:func:`jaxrnn.precision.policy`)."""
@@ -181,3 +196,17 @@ def recurrent(cell, xs, state, lengths, resets, params=None):
 
     axes = (0, 0, None if valid is None else 0, None if start is None else 0)
     return jax.vmap(row, in_axes=axes)(xs, state, valid, start)
+
+
+def attention(xs, state, lengths, resets, *, cell, method: str, chunked, **options):
+    """The methods of an attention-like op (:func:`jaxrnn.ops.simple_gla`, ``gated_delta_rule``,
+    ``mlstm``): ``"recurrent"`` (:func:`recurrent` of ``cell``) or ``"chunked"``
+    (``chunked(*xs, state, valid, start, **options)``, its chunk-parallel form).
+
+    Returns:
+      ``(o: (B, T, H, V), final state)``.
+    """
+    if method == "recurrent":
+        return recurrent(cell, xs, state, lengths, resets)
+    return chunked(*xs, state, *flags(xs[0].shape[1], lengths, resets), **options)
+

@@ -28,7 +28,7 @@ METHODS = ("recurrent", "associative")
 CHUNK = 64
 
 
-def run(cell, params, xs, state, lengths, resets, method: str):
+def run(params, xs, state, lengths, resets, *, cell, method: str):
     """Runs the op's ``cell`` with ``params`` over every row by ``method``.
 
     Args:

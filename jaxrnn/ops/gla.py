@@ -48,9 +48,6 @@ def simple_gla(q, k, v, g, *, scale=None, initial_state=None, seq_lengths=None, 
     cell = SimpleGLACell(q.shape[2], q.shape[3], v.shape[3], scale=scale)
     call = common.prepare(cell, (q, k, v, g), initial_state=initial_state, seq_lengths=seq_lengths, resets=resets,
                           method=method, methods=METHODS, auto="chunked", chunk_size=chunk_size)
-    if call.method == "recurrent":
-        o, state = common.recurrent(cell, call.xs, call.state, call.lengths, call.resets)
-    else:
-        o, state = decayed_attention(*call.xs, call.state, *common.flags(q.shape[1], call.lengths, call.resets),
-                                     scale=cell.scale, chunk=chunk_size)
+    o, state = common.compiled(common.attention, call.xs, call.state, call.lengths, call.resets, cell=cell,
+                               method=call.method, chunked=decayed_attention, scale=cell.scale, chunk=chunk_size)
     return o.astype(call.policy.compute), state
