@@ -2,9 +2,11 @@
 streaming state (see :mod:`jaxrnn.blocks.common` for the protocol every block shares).
 
 - :class:`GatedDeltaNet` (:mod:`jaxrnn.blocks.delta`): Gated DeltaNet and DeltaNet;
+- :class:`Mamba` (:mod:`jaxrnn.blocks.mamba`): Mamba-1;
 """
 
 from jaxrnn.blocks.common import BlockState
 from jaxrnn.blocks.delta import GatedDeltaNet
+from jaxrnn.blocks.mamba import Mamba
 
-__all__ = ["BlockState", "GatedDeltaNet"]
+__all__ = ["BlockState", "GatedDeltaNet", "Mamba"]

@@ -1,5 +1,8 @@
 """The blocks the generic tests run (small configs, chunk 4 so that T=11 crosses chunks) and a
-helper that builds one with random params and inputs."""
+helper that builds one with random params and inputs and its jitted ``apply`` and ``step`` (one
+per block for the whole session, so equal shapes compile once)."""
+
+import functools
 
 import jax
 
@@ -11,7 +14,15 @@ BLOCKS = {
     "gated_deltanet": lambda: blocks.GatedDeltaNet(8, num_heads=2, head_dim=4, chunk_size=4),
     "deltanet": lambda: blocks.GatedDeltaNet(8, num_heads=2, head_dim=4, expand_v=1.0, decay=False, use_gate=False,
                                              allow_neg_eigval=True, conv_bias=True, chunk_size=4),
+    "mamba": lambda: blocks.Mamba(8, d_state=4, d_conv=3),
 }
+
+
+@functools.cache
+def jitted(name):
+    """``(block, jit(block.apply), jit(block.step))`` for ``BLOCKS[name]``."""
+    block = BLOCKS[name]()
+    return block, jax.jit(block.apply), jax.jit(block.step)
 
 
 def make(name, batch, steps, seed=0, scale=0.5):
