@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add(t, key, given_only=True, metavar="N" if KINDS[key] is int else "X")
     _add(t, "out", given_only=True, metavar="DIR")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="also write the metrics as TensorBoard event files in --out/tensorboard "
+                        "(needs tensorboardX: pip install 'jaxrnn[tensorboard]'; not kept by --resume)")
     _distributed_flags(t)
     s = sub.add_parser("sample", help="generate text from a trained run")
     _debug_flag(s)
@@ -154,6 +157,10 @@ def cmd_train(args) -> int:
         if args.num_processes != 1 or args.process_id != 0:
             if args.coordinator_address is None:
                 raise UsageError("--num-processes and --process-id need --coordinator-address HOST:PORT")
+        if args.tensorboard:
+            from jaxrnn.app import board
+
+            board.check_installed()  # before the run directory is claimed
         if args.process_id != 0:  # process 0 alone writes the run directory
             return _train_process(args, stop)
         with rundir.exclusive(args.out or DEFAULTS["out"]):
@@ -182,7 +189,7 @@ def _train(args, stop) -> int:
     run = setup(_given(args), resume=args.resume)  # checks flags and files before jax loads
     from jaxrnn.app.loop import train
 
-    return train(run, stop)
+    return train(run, stop, tensorboard=args.tensorboard)
 
 
 def _given(args) -> dict:

@@ -12,7 +12,8 @@ never kept: training stops with status 3 and the last good checkpoint stays.
 Each logged step appends one JSON line to ``metrics.jsonl``: ``step``, ``loss`` (nats per
 character), ``grad_norm`` (before clipping), ``lr``, ``val_bpc`` (held-out bits per character, when
 evaluated), ``wall_time`` (Unix time, seconds) and ``chars_per_s`` (training characters per second
-since the run started or resumed, compilation and pauses left out; null at its first record).
+since the run started or resumed, compilation and pauses left out; null at its first record);
+with ``--tensorboard``, also TensorBoard scalars of the same names (:mod:`jaxrnn.app.board`).
 
 Data parallel: params and optimizer state live on every device, each batch's rows (the carry's
 axis 1) are split across them; in a multi-process run process 0 alone writes the run directory.
@@ -20,6 +21,7 @@ axis 1) are split across them; in a multi-process run process 0 alone writes the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -30,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrnn.app import charlm, checkpoint, corpus, report, rundir
+from jaxrnn.app import board, charlm, checkpoint, corpus, report, rundir
 from jaxrnn.app.progress import Progress
 from jaxrnn.app.signals import StopSignals
 from jaxrnn.app.start import Setup
@@ -69,11 +71,11 @@ def data_parallel(batch_size: int) -> Devices:
     return Devices(mesh, rows, jax.process_index() == 0)
 
 
-def train(run: Setup, stop: StopSignals) -> int:
+def train(run: Setup, stop: StopSignals, tensorboard: bool = False) -> int:
     """Trains ``run`` (see :func:`jaxrnn.app.start.setup`) up to ``--steps``; returns the exit status.
 
     ``stop``: the installed :class:`StopSignals`, read before every step (by every process: one
-    process that stops stops them all).
+    process that stops stops them all). ``tensorboard``: also write the metrics for TensorBoard.
     """
     config, out = run.config, run.config["out"]
     devices = data_parallel(config["batch_size"])
@@ -86,13 +88,31 @@ def train(run: Setup, stop: StopSignals) -> int:
     saved = state["step"] if run.latest is not None else None  # the newest checkpoint's step
     progress = Progress(state["step"], config["steps"], config["batch_size"] * config["seq_len"])
     try:
-        with rundir.append_file(metrics_path) if devices.main else open(os.devnull, "a") as log:
+        with contextlib.ExitStack() as files:
+            log = _recorder(files, metrics_path, state["step"], devices.main, tensorboard)
             outcome, state, saved = _loop(run, state, saved, devices, stop, progress, log)
     finally:
         progress.close()
     if outcome != report.NOT_FINITE and state["step"] != saved:
         _save(run, state, devices)
     return report.finished(out, outcome, state["step"], stop, devices.main)
+
+
+def _recorder(files, metrics_path: str, start: int, main: bool, tensorboard: bool):
+    """The function that keeps a metrics record, in process 0 alone: a whole, fsynced line of
+    ``metrics.jsonl`` (:class:`jaxrnn.app.rundir.LineLog`) and, with ``tensorboard``, its scalars
+    (:class:`jaxrnn.app.board.Board`); the files close with ``files`` (an ``ExitStack``)."""
+    if not main:
+        return lambda record: None
+    lines = files.enter_context(rundir.append_file(metrics_path))
+    scalars = files.enter_context(board.Board(os.path.dirname(metrics_path), start)) if tensorboard else None
+
+    def keep(record: dict) -> None:
+        lines.write(json.dumps(record) + "\n")
+        if scalars is not None:
+            scalars.write(record)
+
+    return keep
 
 
 def _loop(run, state, saved, devices, stop, progress, log):
@@ -151,7 +171,7 @@ def _log(run, state, metrics, progress, log) -> None:
     if _due(step, config["log_every"], config["steps"]) or "val_bpc" in record:
         speed = progress.update(step, loss)
         record.update(wall_time=round(time.time(), 3), chars_per_s=None if speed is None else round(speed, 1))
-        log.write(json.dumps(record) + "\n")  # a whole line, fsynced (rundir.LineLog)
+        log(record)
     if "val_bpc" in record:
         progress.write(f"step {step}: held-out {record['val_bpc']:.3f} bits/char")
 

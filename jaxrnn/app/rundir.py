@@ -225,6 +225,29 @@ def make(run_dir: str) -> None:
         raise RunDirError(f"--out {run_dir}: the run directory is not writable")
 
 
+def make_folder(path: str) -> str:
+    """Creates the folder ``path`` of a run directory, or checks the one there: a folder, never a
+    symbolic link (which would lead the files written in it elsewhere); returns ``path``.
+
+    Raises:
+      RunDirError: ``path`` is a link or no folder, or cannot be created (naming it).
+
+    Examples:
+      >>> make_folder("/tmp/example-folder")
+      '/tmp/example-folder'
+    """
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISDIR(mode):
+            raise RunDirError(f"{path}: {kind(mode)}, not a folder; jaxrnn writes only into folders of its "
+                              "own in a run directory (remove it)") from None
+    except OSError as e:
+        raise _os_error(f"{path}: cannot create the folder", e) from None
+    return path
+
+
 @contextlib.contextmanager
 def exclusive(run_dir: str):
     """Holds the run directory's lock for the block (creating the directory first), removes the

@@ -96,7 +96,7 @@ def setup(given: dict, resume: bool) -> Setup:
     return Setup(config, text, vocab, train_ids, valid_ids, model, optimizer(config), state, latest)
 
 
-RUN_FILES = ("metrics.jsonl", "loss.png")  # with the checkpoints: what a run writes besides config.json
+RUN_FILES = ("metrics.jsonl", "loss.png", "tensorboard")  # with the checkpoints: what a run writes besides config.json
 
 
 def not_a_run(out: str) -> None:

@@ -1,19 +1,21 @@
 """Runs as data: ``metrics.jsonl`` (each line whole and fsynced, a torn last line dropped and
 removed on resume, a kill losing no finished line; wall time, learning rate and throughput),
-``loss.png`` with a smoothed curve over the raw one, and ``jaxrnn.load_run``."""
+``loss.png`` with a smoothed curve over the raw one, ``jaxrnn.load_run`` and ``--tensorboard``."""
 
 import errno
 import json
 import os
 import pathlib
 import re
+import struct
+import sys
 import time
 
 import pytest
 
 from jaxrnn.app import checkpoint, report, rundir
 from jaxrnn.app.charlm import BITS
-from tests.app.commands import records, run
+from tests.app.commands import TINY, one_line_error, records, run
 from tests.app.test_run_safety import _start, _wait_for_steps
 
 
@@ -135,3 +137,46 @@ def test_load_run_names_what_is_missing(tmp_path, trained):
         jaxrnn.load_run(str(tmp_path / "fresh"))
     with pytest.raises(TypeError, match="path must be a run directory's name .str or os.PathLike., got int"):
         jaxrnn.load_run(3)
+
+
+def _scalars(folder):
+    """``{tag: {step: (value, wall_time)}}`` of the TensorBoard event files in ``folder`` (TFRecords:
+    length, its CRC, an ``Event``, its CRC)."""
+    from tensorboardX.proto import event_pb2
+
+    found = {}
+    for name in sorted(os.listdir(folder)):
+        data, at = pathlib.Path(folder, name).read_bytes(), 0
+        while at < len(data):
+            (size,) = struct.unpack("<Q", data[at:at + 8])
+            event = event_pb2.Event.FromString(data[at + 12:at + 12 + size])
+            at += 12 + size + 4
+            for value in event.summary.value:
+                found.setdefault(value.tag, {})[event.step] = (value.simple_value, event.wall_time)
+    return found
+
+
+def test_tensorboard_gets_the_metrics_records(capsys, tmp_path, text):
+    out = str(tmp_path / "run")
+    rc, _, err = run(capsys, "train", "--text", text, "--out", out, "--steps", "3", "--tensorboard", *TINY)
+    assert rc == 0, err
+    scalars = _scalars(os.path.join(out, "tensorboard"))
+    assert set(scalars) == {"loss", "grad_norm", "lr", "chars_per_s", "val_bpc"}
+    for row in records(out, timing=True):
+        for tag in scalars:
+            if row.get(tag) is not None:
+                value, wall_time = scalars[tag][row["step"]]
+                assert value == pytest.approx(row[tag], rel=1e-6) and wall_time == pytest.approx(row["wall_time"])
+
+
+def test_tensorboard_without_tensorboardx_or_into_a_link_is_refused_in_one_line(capsys, tmp_path, text, monkeypatch):
+    from jaxrnn.app import board
+
+    os.symlink(tmp_path, tmp_path / "tensorboard")
+    with pytest.raises(rundir.RunDirError, match=f"^{tmp_path}/tensorboard: a symbolic link, not a folder"):
+        board.Board(str(tmp_path), 0)
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # as if it were not installed
+    one_line_error(capsys, "train", "--text", text, "--out", str(tmp_path / "run"), "--tensorboard", *TINY,
+                   in_process=True, match="--tensorboard needs tensorboardX, which is not installed: "
+                                          "pip install 'jaxrnn[tensorboard]'")
+    assert not os.path.exists(tmp_path / "run")  # refused before the run directory is claimed
