@@ -39,6 +39,11 @@ class AttentionStep:
         object.__setattr__(self, "scale", default_scale(self.key_dim, self.scale))
 
     @property
+    def resolved_scale(self) -> float:
+        """``scale`` as a float (``__post_init__`` has replaced ``None`` by ``1 / sqrt(K)``)."""
+        return default_scale(self.key_dim, self.scale)
+
+    @property
     def hidden_size(self) -> int:
         return self.num_heads * self.key_dim * self.value_dim
 

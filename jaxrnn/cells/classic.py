@@ -88,6 +88,14 @@ class _GatedCell:
 
     gates: ClassVar[int]
     additive: ClassVar[bool]
+    hidden_size: int  # the fields every subclass has
+    bias: bool
+    double_bias: bool
+    compute_dtype: Any
+
+    def pointwise(self, w: dict, gi: tuple, gh: tuple, carry) -> tuple[Any, Array]:
+        """Everything after the two GEMMs: ``(carry', y)`` (see the module docstring)."""
+        raise NotImplementedError
 
     def _validate(self) -> None:
         _checks.positive_int("hidden_size", self.hidden_size)
@@ -110,7 +118,8 @@ class _GatedCell:
     def param_spec(self, input_size: int) -> dict:
         """``{name: (shape, init role)}`` of the params for ``input_size`` inputs."""
         h, k = self.hidden_size, self.gates
-        spec = {"w_ih": ((k * h, input_size), "input"), "w_hh": ((k * h, self.output_size), "recurrent")}
+        spec: dict[str, tuple[tuple[int, ...], str]] = {
+            "w_ih": ((k * h, input_size), "input"), "w_hh": ((k * h, self.output_size), "recurrent")}
         if self.bias:
             spec["b_ih"] = ((k * h,), "bias")
             if self.double_bias:
@@ -163,7 +172,7 @@ class _GatedCell:
         """One step: ``x: (..., I)``, ``carry`` with the same leading dims -> ``(carry', y)``."""
         x = _checks.float_array("x", x)
         w_ih = params.get("w_ih") if isinstance(params, dict) else None
-        size = w_ih.shape[-1] if getattr(w_ih, "ndim", 0) == 2 else None
+        size = w_ih.shape[-1] if w_ih is not None and getattr(w_ih, "ndim", 0) == 2 else None
         if x.ndim < 1 or (size is not None and x.shape[-1] != size):
             raise ValueError(f"x must have shape (..., {size or 'input_size'}) (input_size from "
                              f"params['w_ih']), got {tuple(x.shape)}")

@@ -39,4 +39,4 @@ class GatedDeltaCell(AttentionStep):
         state = jnp.exp(g)[..., None, None] * carry
         write = beta[..., None] * (v - jnp.einsum("...hk,...hkv->...hv", k, state))
         state = state + k[..., :, None] * write[..., None, :]
-        return state, self.scale * jnp.einsum("...hk,...hkv->...hv", q, state)
+        return state, self.resolved_scale * jnp.einsum("...hk,...hkv->...hv", q, state)

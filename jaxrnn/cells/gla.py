@@ -32,4 +32,4 @@ class SimpleGLACell(AttentionStep):
         """``S' = exp(g) S + k v^T``; ``o = scale S'^T q`` (per head)."""
         q, k, v, g = x
         state = jnp.exp(g)[..., None, None] * carry + k[..., :, None] * v[..., None, :]
-        return state, self.scale * jnp.einsum("...hk,...hkv->...hv", q, state)
+        return state, self.resolved_scale * jnp.einsum("...hk,...hkv->...hv", q, state)

@@ -120,6 +120,6 @@ class MLSTMStepCell(AttentionStep):
         q, k, v, i, f = x
         state = update(carry, log_forget(f), i, k[..., :, None] * v[..., None, :], k)
         c, n, m = state
-        q = self.scale * q
+        q = self.resolved_scale * q
         return state, readout(jnp.einsum("...hk,...hkv->...hv", q, c), jnp.einsum("...hk,...hk->...h", q, n),
                               m, self.eps)
