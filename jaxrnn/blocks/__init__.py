@@ -3,10 +3,12 @@ streaming state (see :mod:`jaxrnn.blocks.common` for the protocol every block sh
 
 - :class:`GatedDeltaNet` (:mod:`jaxrnn.blocks.delta`): Gated DeltaNet and DeltaNet;
 - :class:`Mamba` (:mod:`jaxrnn.blocks.mamba`): Mamba-1;
+- :class:`GriffinBlock` (:mod:`jaxrnn.blocks.griffin`): Griffin's recurrent block (RG-LRU);
 """
 
 from jaxrnn.blocks.common import BlockState
 from jaxrnn.blocks.delta import GatedDeltaNet
+from jaxrnn.blocks.griffin import GriffinBlock, GriffinState
 from jaxrnn.blocks.mamba import Mamba
 
-__all__ = ["BlockState", "GatedDeltaNet", "Mamba"]
+__all__ = ["BlockState", "GatedDeltaNet", "GriffinBlock", "GriffinState", "Mamba"]

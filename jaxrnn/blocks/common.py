@@ -168,10 +168,10 @@ def headwise(x, w, b=None):
       >>> headwise(jnp.ones((2, 4)), jnp.ones((2, 3, 2))).shape
       (2, 6)
     """
-    heads, _, size = w.shape
+    heads, out, size = w.shape
     parts = x.reshape(x.shape[:-1] + (heads, size)).astype(w.dtype)
     y = jnp.einsum("...hi,hoi->...ho", parts, w, preferred_element_type=precision.state_dtype(w.dtype))
-    y = y.reshape(x.shape[:-1] + (-1,))
+    y = y.reshape(x.shape[:-1] + (heads * out,))
     return y if b is None else y + b
 
 

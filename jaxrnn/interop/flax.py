@@ -23,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
+from jaxrnn.interop import recurrentgemma
 from jaxrnn.interop.wrapping import apply_layer, init_layer
 from jaxrnn.layers import GRU, LSTM, RNN
 
@@ -204,7 +205,8 @@ def from_flax(module, variables=None):
         (``nn.Sequential``, ``nnx.Sequential``, or a list); or a linen cell alone.
       variables: for linen, what ``module.init`` returned (``{"params": ...}``), or its ``"params"``
         entry (a list of those for a list of linen modules); NNX modules hold their weights, so
-        ``from_flax(module)``.
+        ``from_flax(module)``. Also recurrentgemma's linen ``RecurrentBlock`` (Griffin's
+        temporal mixer) with its variables.
 
     Returns:
       For recurrent modules: one :class:`jaxrnn.RNN`/``LSTM``/``GRU`` with ``num_layers`` and
@@ -214,7 +216,9 @@ def from_flax(module, variables=None):
       the hidden side, so the jaxrnn GRU's ``b_hn`` is 0 (H more parameters, same function). For
       a linen cell: the jaxrnn cell and its params, ``cell.apply`` matching one step. A cell with
       a ``dtype`` other than float32 (``dtype=jnp.bfloat16``) keeps it as ``compute_dtype`` (equal
-      to that dtype's precision: jaxrnn carries the state in float32).
+      to that dtype's precision: jaxrnn carries the state in float32). For a ``RecurrentBlock``:
+      a :class:`jaxrnn.blocks.GriffinBlock` and its params (see
+      :func:`jaxrnn.interop.recurrentgemma.from_recurrent_block`).
 
     Examples:
       >>> from jaxrnn import param_count
@@ -227,6 +231,8 @@ def from_flax(module, variables=None):
       >>> type(layer).__name__, layer.num_layers
       ('LSTM', 1)
     """
+    if recurrentgemma.is_recurrent_block(module):  # a peer's block, not a recurrent layer
+        return recurrentgemma.from_recurrent_block(module, variables)
     if type(module).__name__ in _KINDS and isinstance(module, nn.Module):  # a linen cell alone
         if variables is None:
             raise ValueError("variables: a linen cell needs the variables from cell.init, got None")

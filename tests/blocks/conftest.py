@@ -15,6 +15,7 @@ BLOCKS = {
     "deltanet": lambda: blocks.GatedDeltaNet(8, num_heads=2, head_dim=4, expand_v=1.0, decay=False, use_gate=False,
                                              allow_neg_eigval=True, conv_bias=True, chunk_size=4),
     "mamba": lambda: blocks.Mamba(8, d_state=4, d_conv=3),
+    "griffin": lambda: blocks.GriffinBlock(8, num_heads=2, lru_width=6),
 }
 
 
