@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -120,7 +121,7 @@ def _bwd(chunk_size, res, g):
 _linear_recurrence.defvjp(_fwd, _bwd)
 
 
-def linear_recurrence(a, b, *, chunk_size: int | None = None):
+def linear_recurrence(a, b, *, chunk_size: int | None = None) -> jax.Array:
     """Solves ``h_t = a_t * h_{t-1} + b_t`` (elementwise, ``h_{-1} = 0``) in parallel over time.
 
     Args:
@@ -141,13 +142,14 @@ def linear_recurrence(a, b, *, chunk_size: int | None = None):
     if chunk_size is not None:
         _checks.positive_int("chunk_size", chunk_size)
     dtype = jnp.result_type(a, b)
-    return _linear_recurrence(a.astype(dtype), b.astype(dtype), chunk_size)
+    # (functools.partial(jax.custom_vjp, ...) hides _solve's return type from type checkers)
+    return cast(jax.Array, _linear_recurrence(a.astype(dtype), b.astype(dtype), chunk_size))
 
 
 def check_linear(cell) -> None:
     """Raises ``ValueError`` unless ``cell`` has ``linear_terms`` and ``readout``."""
     if not (callable(getattr(cell, "linear_terms", None)) and callable(getattr(cell, "readout", None))):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004 (a method the cell cannot run is a bad `method` value, as everywhere)
             f"method 'associative' needs a linear-recurrence cell (one with linear_terms and readout, "
             f"e.g. MinGRUCell, MinLSTMCell, LRUCell), got {type(cell).__name__}; "
             f"use method 'sequential' or 'newton' for it"

@@ -26,7 +26,7 @@ import dataclasses
 import functools
 import math
 import numbers
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -135,7 +135,7 @@ def _newton_step(options, jac, r):
 
 
 def _forward(step, options, params, xs, s0, valid, start):
-    evaluate, jacobians, prev = _problem(step, params, xs, s0, valid, start)
+    evaluate, jacobians, _ = _problem(step, params, xs, s0, valid, start)
     states = jnp.broadcast_to(s0, valid.shape + s0.shape)
     f = evaluate(states)
     init = (jnp.asarray(0), states, f, jnp.max(jnp.abs(f - states)))
@@ -176,7 +176,7 @@ def _solve_fwd(step, options, params, xs, s0, valid, start):
 def _solve_bwd(step, options, res, cts):
     params, xs, s0, valid, start, states = res
     g = cts[0]
-    evaluate, jacobians, prev = _problem(step, params, xs, s0, valid, start)
+    _, jacobians, prev = _problem(step, params, xs, s0, valid, start)
     jac = jacobians(states)
     jac_next_t = jnp.concatenate([jnp.swapaxes(jac[1:], -1, -2), jnp.zeros_like(jac[:1])])
     lam = matrix_recurrence(jac_next_t[::-1], g[::-1])[::-1]
@@ -208,7 +208,8 @@ def newton(cell, params, xs, carry, valid, start, options: Newton):
     def step(p, s_prev, x, v, st, s_init):
         return ravel_pytree(guarded(p, s_prev, x, v, st, s_init)[0])[0]
 
-    states, info = _solve(step, options, params, xs, s0, valid, start)
+    # (functools.partial(jax.custom_vjp, ...) hides _forward's return type from type checkers)
+    states, info = cast("tuple[jax.Array, NewtonInfo]", _solve(step, options, params, xs, s0, valid, start))
     prev = jnp.concatenate([s0[None], states[:-1]])
     ys = jax.vmap(lambda s, x, v, st: guarded(params, s, x, v, st, s0)[1])(prev, xs, valid, start)
     return ys, unravel(states[-1]), info
