@@ -28,6 +28,7 @@ EXPECTED = {  # what a block prints that the README promises
     "from_torch": ["Total params: 15,040"],
     "from_keras": ["Total params: 488"],
     "make_bptt_step": [],
+    "load_run": ["(1, 4, 16) 4 16"],
 }
 
 

@@ -3,9 +3,10 @@
 - :mod:`jaxrnn.app.cli`: the command line (``jaxrnn train | sample | summary``);
 - :mod:`jaxrnn.app.config`: a run's settings, their defaults and checks;
 - :mod:`jaxrnn.app.start`: how a run starts, fresh or resumed (every resume check);
-- :mod:`jaxrnn.app.model`: the run's model and its (checkpointed) state;
+- :mod:`jaxrnn.app.model`: the run's model and its (checkpointed) state, and ``load_run`` (``jaxrnn.load_run``);
 - :mod:`jaxrnn.app.loop`: the training loop (steps, logging, evaluation, samples, checkpoints);
 - :mod:`jaxrnn.app.report`: what a run tells its user, its exit status and its loss curve;
+- :mod:`jaxrnn.app.board`: TensorBoard event files of a run (``--tensorboard``);
 - :mod:`jaxrnn.app.rundir`, :mod:`jaxrnn.app.checkpoint`: the run directory and its checkpoints;
 - :mod:`jaxrnn.app.corpus`: the default corpus, the vocabulary and the batches;
 - :mod:`jaxrnn.app.charlm`: the character language model;

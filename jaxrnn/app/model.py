@@ -68,7 +68,7 @@ def load_state(run_dir: str, template: dict):
         or infinite params (the message names the params path).
     """
     path, state = checkpoint.load_latest(run_dir, template)
-    if path is not None:
+    if state is not None:
         for where, leaf in jax.tree_util.tree_flatten_with_path(state["params"])[0]:
             leaf = np.asarray(leaf)
             if np.issubdtype(leaf.dtype, np.inexact) and not np.isfinite(leaf).all():
@@ -85,8 +85,8 @@ def newest_state(run_dir: str, model: charlm.CharLM, config: dict) -> dict:
     Raises:
       CheckpointError: if the run has no checkpoint, or its newest one is damaged or does not fit.
     """
-    path, state = load_state(run_dir, state_shapes(model, config))
-    if path is None:
+    state = load_state(run_dir, state_shapes(model, config))[1]
+    if state is None:
         raise checkpoint.CheckpointError(f"{run_dir}: no checkpoint (ckpt-*.msgpack) found")
     return state
 
