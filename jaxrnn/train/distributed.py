@@ -166,7 +166,7 @@ def process_rows(global_batch_size: int, mesh: Mesh) -> slice:
         raise ValueError(f"global_batch_size must be divisible by the {mesh.size} devices of the "
                          f"mesh, got {size}")
     sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
-    index = sharding.addressable_devices_indices_map((size,)).values()
+    index = [i for i in sharding.addressable_devices_indices_map((size,)).values() if i is not None]
     starts = [i[0].start or 0 for i in index]
     stops = [size if i[0].stop is None else i[0].stop for i in index]
     rows = slice(min(starts), max(stops))

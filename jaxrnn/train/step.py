@@ -12,7 +12,7 @@ zeros. Both steps share one update (clipping, optimizer, metrics).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
