@@ -13,6 +13,8 @@ looks for TensorFlow, and the error says so).
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -41,8 +43,8 @@ def _layer_config(layer) -> tuple[type, dict]:
         raise ValueError(f"layer: the Keras {kind} must be built (call it once or .build(input_shape)) "
                          "so its input size is known, got an unbuilt layer")
     cell = layer.cell
-    kwargs = dict(input_size=int(cell.kernel.shape[0]), hidden_size=int(cell.units),
-                  bias=bool(cell.use_bias), batch_first=True)
+    kwargs: dict[str, Any] = {"input_size": int(cell.kernel.shape[0]), "hidden_size": int(cell.units),
+                              "bias": bool(cell.use_bias), "batch_first": True}
     activation = _name(cell.activation)
     if kind == "SimpleRNN":
         if activation not in ("tanh", "relu"):
@@ -120,7 +122,7 @@ def _model_layers(model):
     if not positions:
         raise ValueError(f"model: no SimpleRNN, LSTM, GRU or Bidirectional layer in {model.name!r}")
     rates = []
-    for before, after in zip(positions, positions[1:]):
+    for before, after in itertools.pairwise(positions):
         gap = layers[before + 1:after]
         for k in gap:
             if type(k).__name__ != "Dropout":
@@ -269,12 +271,12 @@ def to_keras(layer, params):
         raise TypeError(f"layer must be a jaxrnn RNN, LSTM or GRU, got {type(layer).__name__}")
     if layer.num_layers != 1:
         raise ValueError(f"layer: num_layers must be 1 for one Keras layer, got {layer.num_layers}")
-    if getattr(layer, "proj_size", 0):
+    if isinstance(layer, LSTM) and layer.proj_size:
         raise ValueError(f"layer: proj_size must be 0 (Keras LSTM has no projection), got {layer.proj_size}")
     layer.check_params(params)
     keras = _import_keras()
 
-    kwargs = dict(use_bias=layer.bias, return_sequences=True)
+    kwargs: dict[str, Any] = {"use_bias": layer.bias, "return_sequences": True}
     if isinstance(layer, RNN):
         kwargs["activation"] = layer.nonlinearity
     if isinstance(layer, GRU):

@@ -8,6 +8,8 @@ Supported: ``nn.RNN``, ``nn.LSTM``, ``nn.GRU`` (every option: layers, directions
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -43,7 +45,7 @@ def _torch_keys(cell) -> list[str]:
     return keys
 
 
-def _at(params, path):
+def _at(params, path) -> dict:
     for p in path:
         params = params[p]
     return params
@@ -67,14 +69,14 @@ def from_torch(module):
     """
     kind = _torch_kind(module)
     if kind in _CELLS:
-        kwargs = {"hidden_size": module.hidden_size, "bias": module.bias}
+        kwargs: dict[str, Any] = {"hidden_size": module.hidden_size, "bias": module.bias}
         if kind == "RNNCell":
             kwargs["nonlinearity"] = module.nonlinearity
         layer = _CELLS[kind](**kwargs)
     elif kind in _LAYERS:
-        kwargs = dict(input_size=module.input_size, hidden_size=module.hidden_size,
-                      num_layers=module.num_layers, bias=module.bias, batch_first=module.batch_first,
-                      dropout=float(module.dropout), bidirectional=module.bidirectional)
+        kwargs = {"input_size": module.input_size, "hidden_size": module.hidden_size,
+                  "num_layers": module.num_layers, "bias": module.bias, "batch_first": module.batch_first,
+                  "dropout": float(module.dropout), "bidirectional": module.bidirectional}
         if kind == "RNN":
             kwargs["nonlinearity"] = module.nonlinearity
         if kind == "LSTM":
@@ -183,7 +185,7 @@ def _empty_module(torch, layer, params):
             raise ValueError("layer: GRUCell(reset_after=False) has no torch.nn equivalent (torch resets after)")
         input_size = np.shape(params["w_ih"])[-1] if isinstance(params, dict) and "w_ih" in params else 0
         layer.check_params(params, input_size)  # a wrong key names itself before any shape
-        kwargs = {"bias": layer.bias}
+        kwargs: dict[str, Any] = {"bias": layer.bias}
         if isinstance(layer, ElmanCell):
             kwargs["nonlinearity"] = layer.nonlinearity
         name = {ElmanCell: "RNNCell", LSTMCell: "LSTMCell", GRUCell: "GRUCell"}[type(layer)]
@@ -191,8 +193,8 @@ def _empty_module(torch, layer, params):
     elif isinstance(layer, (RNN, LSTM, GRU)):
         layer.check_params(params)
         cell = layer.cell()
-        kwargs = dict(num_layers=layer.num_layers, bias=layer.bias, batch_first=layer.batch_first,
-                      dropout=layer.dropout, bidirectional=layer.bidirectional)
+        kwargs = {"num_layers": layer.num_layers, "bias": layer.bias, "batch_first": layer.batch_first,
+                  "dropout": layer.dropout, "bidirectional": layer.bidirectional}
         if isinstance(layer, RNN):
             kwargs["nonlinearity"] = layer.nonlinearity
         if isinstance(layer, LSTM):
