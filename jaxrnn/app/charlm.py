@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from jaxrnn import _checks, layers
 from jaxrnn.app.config import CELLS
+from jaxrnn.combinators import check_dropout
 from jaxrnn.train import cross_entropy
 
 BITS = 1 / math.log(2)  # nats -> bits
@@ -23,6 +24,9 @@ LAYERS = {cell: getattr(layers, cell.upper()) for cell in CELLS}  # "lstm": jaxr
 @dataclasses.dataclass(frozen=True)
 class CharLM:
     """Next-character model. Params ``{"embed": (V, E), "rnn": [...], "head": {"w": (V, H), "b": (V,)}}``.
+
+    ``dropout`` acts between the recurrent layers (``num_layers > 1``): training passes a key
+    (:meth:`loss` reads it from the batch), evaluation and sampling say ``deterministic=True``.
 
     Examples:
       >>> model = CharLM(vocab_size=30, cell="gru", hidden_size=16)
@@ -37,6 +41,7 @@ class CharLM:
     hidden_size: int = 256
     num_layers: int = 1
     embed_size: int = 64
+    dropout: float = 0.0
 
     def __post_init__(self):
         _checks.positive_int("vocab_size", self.vocab_size)
@@ -44,12 +49,13 @@ class CharLM:
         _checks.positive_int("hidden_size", self.hidden_size)
         _checks.positive_int("num_layers", self.num_layers)
         _checks.positive_int("embed_size", self.embed_size)
+        check_dropout(self.dropout)
 
     @property
     def rnn(self):
         """The recurrent part: a batch-first ``jaxrnn.LSTM``/``GRU``/``RNN``."""
         return LAYERS[self.cell](self.embed_size, self.hidden_size, num_layers=self.num_layers,
-                                 batch_first=True)
+                                 batch_first=True, dropout=self.dropout if self.num_layers > 1 else 0.0)
 
     def init(self, key) -> dict:
         k_embed, k_rnn, k_head = jax.random.split(key, 3)
@@ -64,9 +70,12 @@ class CharLM:
             },
         }
 
-    def apply(self, params, tokens, state=None):
-        """``tokens: (B, T)`` -> ``(logits: (B, T, V), state)``; ``state=None`` starts at zeros."""
-        out, state = self.rnn.apply(params["rnn"], self.embed(params, tokens), state)
+    def apply(self, params, tokens, state=None, *, key=None, deterministic: bool = False):
+        """``tokens: (B, T)`` -> ``(logits: (B, T, V), state)``; ``state=None`` starts at zeros.
+        ``key`` draws the dropout masks (training); with ``dropout > 0`` a call without one must
+        say ``deterministic=True`` (see :meth:`jaxrnn.LSTM.apply`)."""
+        out, state = self.rnn.apply(params["rnn"], self.embed(params, tokens), state, key=key,
+                                    deterministic=deterministic)
         return self.head(params, out), state
 
     def embed(self, params, tokens):
@@ -86,11 +95,13 @@ class CharLM:
         """Zeros shaped like the state :meth:`apply` returns for ``batch_size`` rows."""
         return self.rnn.initial_state(batch_size)
 
-    def loss(self, params, batch, state):
-        """Truncated-BPTT loss for :func:`jaxrnn.train.make_bptt_step`: ``batch = (x, y)``, nats/char."""
-        x, y = batch
+    def loss(self, params, batch, state, *, deterministic: bool = False):
+        """Truncated-BPTT loss for :func:`jaxrnn.train.make_bptt_step`, in nats/char: ``batch = (x,
+        y)`` or ``(x, y, key)``, ``key`` drawing the dropout masks (training); evaluation says
+        ``deterministic=True``."""
+        x, y, *key = batch
         ids("labels", y, self.vocab_size)
-        logits, state = self.apply(params, x, state)
+        logits, state = self.apply(params, x, state, key=key[0] if key else None, deterministic=deterministic)
         return cross_entropy(logits, y), state
 
 
@@ -124,7 +135,7 @@ def sample(model: CharLM, params, prime, length: int, key, temperature: float = 
     """
     if jnp.ndim(prime) != 1 or jnp.shape(prime)[0] < 1:
         raise ValueError(f"prime must be (P,) ids with P >= 1, got shape {jnp.shape(prime)}")
-    _logits, state = model.apply(params, prime[None, :-1], None)  # T = 0 gives zeros
+    _logits, state = model.apply(params, prime[None, :-1], None, deterministic=True)  # T = 0 gives zeros
 
     def one(carry, k):
         state, token = carry
@@ -150,5 +161,5 @@ def bits_per_char(model: CharLM, params, ids, rows: int = 32) -> float:
     n = (len(ids) - 1) // rows
     x = jnp.asarray(ids[: rows * n]).reshape(rows, n)
     y = jnp.asarray(ids[1 : rows * n + 1]).reshape(rows, n)
-    loss, _ = model.loss(params, (x, y), None)
+    loss, _ = model.loss(params, (x, y), None, deterministic=True)
     return float(loss) * BITS

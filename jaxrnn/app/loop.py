@@ -2,7 +2,8 @@
 
 Step ``s`` (0-based) trains on ``corpus.batch_at(train_ids, s, ...)``; the logged ``step`` is the
 number of completed updates, so a run resumed at step 10 logs exactly what an uninterrupted run
-logs. Per-step keys are ``fold_in(key(seed), step)``. A checkpoint is saved every ``save_every``
+logs. Per-step keys are ``fold_in(key(seed), step)`` (update ``s`` draws its dropout masks from
+``fold_in`` of step ``s``'s key with 1, see :func:`_dropout_key`). A checkpoint is saved every ``save_every``
 steps (the newest ``keep`` stay) and at the end. SIGINT (Ctrl-C) and SIGTERM (what SLURM and
 Kubernetes send) save a checkpoint and exit with status 128 + the signal number (130, 143); a
 second one quits at once; a closed output pipe stops the run the same way (141, as SIGPIPE;
@@ -150,10 +151,18 @@ def _step(step_fn, run, state, devices):
     x, y, reset = corpus.batch_at(run.train_ids, state["step"], config["batch_size"], config["seq_len"],
                                   config["seed"])
     x, y, reset = distributed.shard_batch((x[rows], y[rows], reset[rows]), devices.mesh)
-    params, opt_state, metrics, carry = step_fn(state["params"], state["opt_state"], (x, y),
+    key = distributed.replicate(np.asarray(jax.random.key_data(_dropout_key(state))), devices.mesh)  # raw key data
+    params, opt_state, metrics, carry = step_fn(state["params"], state["opt_state"], (x, y, key),
                                                 state["carry"], reset)
     return {**state, "params": params, "opt_state": opt_state, "step": state["step"] + 1,
             "carry": carry}, metrics
+
+
+def _dropout_key(state):
+    """The key of the dropout masks of the update from ``state["step"]``: step ``s``'s key
+    ``fold_in(key(seed), s)`` folded with 1 (the samples use step keys unfolded)."""
+    step_key = jax.random.fold_in(jax.random.wrap_key_data(jnp.asarray(state["key"])), state["step"])
+    return jax.random.fold_in(step_key, 1)
 
 
 def _due(step: int, every: int, steps: int) -> bool:

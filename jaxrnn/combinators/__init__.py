@@ -18,7 +18,7 @@ batch's shape (or ``None``), and returns one ``(ys, carry)`` per direction.
 """
 
 from jaxrnn.combinators.directional import MERGE, MERGE_MODES, Bidirectional, Recurrent, directions, scan_runner
-from jaxrnn.combinators.stack import Stack, check_dropout, dropout, restack, unstack
+from jaxrnn.combinators.stack import Stack, check_dropout, dropout, dropout_key, restack, unstack
 
-__all__ = ["MERGE", "MERGE_MODES", "Bidirectional", "Recurrent", "Stack", "check_dropout", "directions", "dropout",
+__all__ = ["MERGE", "MERGE_MODES", "Bidirectional", "Recurrent", "Stack", "check_dropout", "directions", "dropout", "dropout_key",
            "restack", "scan_runner", "unstack"]

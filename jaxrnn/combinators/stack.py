@@ -30,7 +30,8 @@ def dropout(key, x, rate: float):
     Args:
       key: a typed PRNG key, or a batch of them (one per row of ``x``).
       x: the activations.
-      rate: the probability of zeroing an element; the kept ones are scaled by ``1 / (1 - rate)``.
+      rate: the probability of zeroing an element, in [0, 1]; the kept ones are scaled by
+        ``1 / (1 - rate)`` (1 zeroes everything, as torch's ``p=1``).
 
     Examples:
       >>> dropout(jax.random.key(0), jnp.ones((1, 4)), 0.0).tolist()
@@ -38,6 +39,8 @@ def dropout(key, x, rate: float):
     """
     if rate == 0.0:
         return x
+    if rate == 1.0:  # everything dropped (torch's p=1): no division by 1 - rate
+        return jnp.zeros_like(x)
     batch = tuple(range(key.ndim))
     row_shape = x.shape[:1] + x.shape[1 + key.ndim:]
     keep = _per_row(lambda k: jax.random.bernoulli(k, 1.0 - rate, row_shape), key)
@@ -52,18 +55,52 @@ def check_dropout(value) -> float:
       value: the ``dropout`` hyperparameter of a layer or stack.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"dropout must be a float in [0, 1), got {type(value).__name__} {value!r}")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"dropout must be a float in [0, 1), got {value}")
+        raise TypeError(f"dropout must be a float in [0, 1], got {type(value).__name__} {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"dropout must be a float in [0, 1], got {value}")
     return float(value)
+
+
+def dropout_key(key, rate: float, deterministic: bool):
+    """The key a call draws its dropout masks from, or ``None`` when it draws none.
+
+    Dropout is explicit (as ``flax.linen.Dropout`` and ``equinox.nn.Dropout``): where it would act
+    (``rate > 0``) a call gives a ``key`` (training) or says ``deterministic=True`` (evaluation,
+    no dropout; a given key is then unused).
+
+    Args:
+      key: a PRNG key (typed, or raw ``jax.random.PRNGKey`` data; one or a batch) or ``None``.
+      rate: the dropout rate that would act in this call (0 where nothing would be dropped).
+      deterministic: ``True``: no dropout.
+
+    Raises:
+      ValueError: naming ``key`` when ``rate > 0``, no key is given and ``deterministic`` is False.
+
+    Examples:
+      >>> dropout_key(None, 0.5, deterministic=True) is None
+      True
+      >>> dropout_key(None, 0.5, deterministic=False)
+      Traceback (most recent call last):
+      ValueError: key is required: dropout=0.5 acts between the layers (training); pass key=jax.random.key(...), or deterministic=True to run without dropout (evaluation)
+    """
+    deterministic = _checks.boolean("deterministic", deterministic)
+    if key is not None:
+        key = _checks.prng_key("key", key, single=False)
+    if deterministic or rate == 0:
+        return None
+    if key is None:
+        raise ValueError(f"key is required: dropout={rate} acts between the layers (training); pass "
+                         "key=jax.random.key(...), or deterministic=True to run without dropout (evaluation)")
+    return key
 
 
 @dataclasses.dataclass(frozen=True)
 class Stack:
     """Layers applied one after another; layer l+1 reads layer l's outputs.
 
-    With a ``key`` and ``dropout > 0``, every layer's output but the last goes through dropout
-    (layer ``l`` draws its mask from ``jax.random.split(key, (L, 2))[l, 1]``).
+    With ``dropout > 0``, every layer's output but the last goes through dropout (layer ``l``
+    draws its mask from ``jax.random.split(key, (L, 2))[l, 1]``); :meth:`apply` then needs a
+    ``key``, or ``deterministic=True`` for no dropout (see :func:`dropout_key`).
     Params: a ``list`` of per-layer params; carry: a ``tuple`` of per-layer carries. Layers
     2..L that are equal (with params of equal shapes) run as one ``jax.lax.scan`` over layers,
     so compile time does not grow with depth.
@@ -72,7 +109,7 @@ class Stack:
       layers: a non-empty tuple of sequence layers (:class:`Recurrent`, :class:`Bidirectional`,
         or any object of the sequence-layer protocol, see :mod:`jaxrnn.combinators`).
       dropout: the probability of zeroing each element of every layer's output but the last,
-        drawn only when :meth:`apply` gets a ``key``.
+        in [0, 1], drawn from the ``key`` given to :meth:`apply` (``deterministic=True``: none).
 
     Examples:
       >>> net = Stack((Bidirectional(LSTMCell(8)), Bidirectional(LSTMCell(8))))
@@ -105,15 +142,21 @@ class Stack:
     def initial_carry(self, dtype=jnp.float32) -> tuple:
         return tuple(layer.initial_carry(dtype) for layer in self.layers)
 
-    def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
-        """``xs: (T, I)`` -> ``(ys: (T, output_size), per-layer carries)``."""
+    def apply(self, params, xs, carry=None, *, seq_length=None, key=None, deterministic: bool = False):
+        """``xs: (T, I)`` -> ``(ys: (T, output_size), per-layer carries)``.
+
+        ``key``: one PRNG key drawing the dropout masks (training); with ``dropout > 0`` and more
+        than one layer a call without a key raises unless ``deterministic=True`` (no dropout).
+        """
         _checks.per_layer("params", params, len(self.layers))
         if carry is not None:
             _checks.per_layer("carry", carry, len(self.layers))
         for layer, p, c in zip(self.layers, params, carry or (None,) * len(self.layers)):
             if isinstance(layer, Bidirectional):
                 layer.check(p, c)
-        key = None if key is None else _checks.prng_key("key", key)  # one sequence: one key
+        if key is not None:
+            _checks.prng_key("key", key)  # one sequence: one key
+        key = dropout_key(key, self.dropout if len(self.layers) > 1 else 0.0, deterministic)
         return self.run(scan_runner, params, xs, carry, seq_length, key)
 
     def step(self, params, x, carry=None):

@@ -34,9 +34,11 @@ class EqxRNN(eqx.Module):
         gradients, ``jax.vmap(jax.grad(...))``) or of one unbatched call runs the plain
         per-example call instead, with the same result; ``False`` always runs that call.
 
-    ``module(x, hx=None, *, seq_lengths=None, key=None)`` equals
-    ``layer.apply(module.params, x, hx, seq_lengths=seq_lengths, key=key)``; ``key`` enables the
-    layer's inter-layer dropout.
+    ``module(x, hx=None, *, seq_lengths=None, key=None, deterministic=False)`` equals
+    ``layer.apply(module.params, x, hx, seq_lengths=seq_lengths, key=key, deterministic=deterministic)``:
+    ``key`` draws the layer's inter-layer dropout (training), and a layer that drops out needs it
+    unless the call says ``deterministic=True`` (evaluation), as ``eqx.nn.Dropout`` needs a key
+    or ``inference=True``.
 
     Examples:
       >>> module = EqxRNN(GRU(5, 8, batch_first=True), key=jax.random.key(0))
@@ -58,23 +60,25 @@ class EqxRNN(eqx.Module):
         self.params = init_layer(layer, key, input_size, preset)
         self.fast_vmap = bool(fast_vmap)
 
-    def __call__(self, x, hx=None, *, seq_lengths=None, key=None):
+    def __call__(self, x, hx=None, *, seq_lengths=None, key=None, deterministic: bool = False):
         torch_shaped = isinstance(self.layer, (RNN, LSTM, GRU))
         if not (self.fast_vmap and torch_shaped and jnp.ndim(x) == 2):
-            return apply_layer(self.layer, self.params, x, hx, seq_lengths=seq_lengths, key=key)
+            return apply_layer(self.layer, self.params, x, hx, seq_lengths=seq_lengths, key=key,
+                               deterministic=deterministic)
         try:
-            return _per_example(self.layer)(self.params, x, hx, seq_lengths, key)
+            return _per_example(self.layer, deterministic)(self.params, x, hx, seq_lengths, key)
         except ValueError:
             # JAX cannot differentiate a batching rule that has not been applied yet: a gradient
             # taken inside the vmap, or of an unbatched call. The plain call computes the same
             # function (and raises the same error, if the inputs are wrong).
-            return apply_layer(self.layer, self.params, x, hx, seq_lengths=seq_lengths, key=key)
+            return apply_layer(self.layer, self.params, x, hx, seq_lengths=seq_lengths, key=key,
+                               deterministic=deterministic)
 
 
-def _per_example(layer):
+def _per_example(layer, deterministic: bool):
     """The per-example call of a torch-shaped ``layer`` with its batching rule."""
     def one(params, x, hx, lengths, key):
-        return layer.apply(params, x, hx, seq_lengths=lengths, key=key)
+        return layer.apply(params, x, hx, seq_lengths=lengths, key=key, deterministic=deterministic)
 
     fn = custom_batching.custom_vmap(one)
 
@@ -95,7 +99,7 @@ def _per_example(layer):
         lengths = None if lengths is None else rows(lengths, len_b)
         row_keys = None
         if key is not None:  # each example's key gives its one row's key, as its own call would
-            keys = jax.vmap(lambda k: layer.row_keys(k, 1))(rows(key, key_b))
+            keys = jax.vmap(lambda k: layer.row_keys(k, 1, deterministic))(rows(key, key_b))
             row_keys = None if keys is None else keys[:, 0]
         out, state = layer.run_time_major(params, x_tm, hx_tm, lengths, row_keys)
         result = (jnp.swapaxes(out, 0, 1), jax.tree.map(lambda s: jnp.swapaxes(s, 0, 1), state))

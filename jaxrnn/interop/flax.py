@@ -24,7 +24,7 @@ from flax import nnx
 
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
 from jaxrnn.interop import recurrentgemma
-from jaxrnn.interop.wrapping import apply_layer, init_layer
+from jaxrnn.interop.wrapping import apply_layer, drops_out, init_layer
 from jaxrnn.layers import GRU, LSTM, RNN
 
 _KINDS = ("SimpleCell", "LSTMCell", "OptimizedLSTMCell", "GRUCell")
@@ -264,7 +264,9 @@ class LinenRNN(nn.Module):
     sequence layer (``Recurrent``, ``Bidirectional``, ``Stack``; ``x: (B, T, I)`` or ``(T, I)``,
     its input size read from ``x``). The params live under ``params["layer"]`` in exactly
     ``layer.init``'s structure, so ``module.apply(variables, x) == layer.apply(variables["params"]["layer"], x)``.
-    Inter-layer dropout runs when ``deterministic=False``, with the ``"dropout"`` PRNG stream.
+    Inter-layer dropout runs when ``deterministic=False``, with the ``"dropout"`` PRNG stream; as
+    for ``nn.Dropout``, a layer that drops out (``dropout > 0``, several layers) needs the call
+    to say ``deterministic=True`` or ``False``.
 
     Attributes:
       layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU`` or a sequence layer.
@@ -284,11 +286,21 @@ class LinenRNN(nn.Module):
     preset: str = "torch"
 
     @nn.compact
-    def __call__(self, x, hx=None, *, seq_lengths=None, deterministic: bool = True):
-        """``x`` as the layer takes it; returns the layer's ``(output, state)``."""
+    def __call__(self, x, hx=None, *, seq_lengths=None, deterministic: bool | None = None):
+        """``x`` as the layer takes it; returns the layer's ``(output, state)``.
+
+        ``deterministic``: ``True`` no dropout, ``False`` dropout from the ``"dropout"`` stream;
+        ``None`` (default) is refused with ``ValueError`` for a layer that drops out.
+        """
         params = self.param("layer", lambda key: init_layer(self.layer, key, x.shape[-1], self.preset))
+        if deterministic is None:
+            if drops_out(self.layer):
+                raise ValueError(f"deterministic must be True or False for a layer with dropout="
+                                 f"{self.layer.dropout} (as for nn.Dropout), got None: False trains with "
+                                 "dropout from the 'dropout' PRNG stream, True evaluates without")
+            deterministic = True
         key = None if deterministic else self.make_rng("dropout")
-        return apply_layer(self.layer, params, x, hx, seq_lengths=seq_lengths, key=key)
+        return apply_layer(self.layer, params, x, hx, seq_lengths=seq_lengths, key=key, deterministic=deterministic)
 
 
 def _is_variable(v) -> bool:
@@ -338,6 +350,7 @@ class NNXRNN(nnx.Module):
                  rngs: nnx.Rngs | None = None):
         deterministic = self.deterministic if deterministic is None else deterministic
         key = None
-        if not deterministic and getattr(self.layer, "dropout", 0.0) > 0:
+        if not deterministic and drops_out(self.layer):
             key = (self.rngs if rngs is None else rngs).dropout()
-        return apply_layer(self.layer, self.layer_params(), x, hx, seq_lengths=seq_lengths, key=key)
+        return apply_layer(self.layer, self.layer_params(), x, hx, seq_lengths=seq_lengths, key=key,
+                           deterministic=bool(deterministic))

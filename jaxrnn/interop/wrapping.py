@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
+from jaxrnn.combinators import Stack
 from jaxrnn.layers import GRU, LSTM, RNN
 
 
@@ -20,16 +21,26 @@ def init_layer(layer, key, input_size: int, preset: str = "torch"):
     return layer.init(key, input_size, preset=preset)
 
 
-def apply_layer(layer, params, x, hx=None, *, seq_lengths=None, key=None):
-    """Runs ``layer``; sequence layers take ``x: (T, I)`` or ``(B, T, I)`` (``jax.vmap`` over B)."""
+def drops_out(layer) -> bool:
+    """Whether ``layer`` draws dropout masks when trained (a torch-shaped layer or a ``Stack`` with
+    ``dropout > 0`` and more than one layer), so a call must give a key or say it is deterministic."""
     if isinstance(layer, (RNN, LSTM, GRU)):
-        return layer.apply(params, x, hx, seq_lengths=seq_lengths, key=key)
+        return layer.dropout > 0 and layer.num_layers > 1
+    return isinstance(layer, Stack) and layer.dropout > 0 and len(layer.layers) > 1
+
+
+def apply_layer(layer, params, x, hx=None, *, seq_lengths=None, key=None, deterministic: bool = False):
+    """Runs ``layer``; sequence layers take ``x: (T, I)`` or ``(B, T, I)`` (``jax.vmap`` over B).
+    ``key`` and ``deterministic`` go to the layers that drop out (torch-shaped layers, ``Stack``)."""
+    if isinstance(layer, (RNN, LSTM, GRU)):
+        return layer.apply(params, x, hx, seq_lengths=seq_lengths, key=key, deterministic=deterministic)
+    explicit = {"deterministic": deterministic} if isinstance(layer, Stack) else {}
     if x.ndim == 2:
-        return layer.apply(params, x, hx, seq_length=seq_lengths, key=key)
+        return layer.apply(params, x, hx, seq_length=seq_lengths, key=key, **explicit)
     keys = None if key is None else jax.random.split(key, x.shape[0])
 
     def one(x_b, c_b, len_b, k_b):
-        return layer.apply(params, x_b, c_b, seq_length=len_b, key=k_b)
+        return layer.apply(params, x_b, c_b, seq_length=len_b, key=k_b, **explicit)
 
     axes = tuple(None if a is None else 0 for a in (hx, seq_lengths, keys))
     return jax.vmap(one, in_axes=(0, *axes))(x, hx, seq_lengths, keys)

@@ -52,7 +52,8 @@ def _rows(model, params, input_shape) -> list[tuple[str, tuple, int]]:
     time_major = False
     if isinstance(model, (RNN, LSTM, GRU)):
         # The whole model's trace validates input_shape and params, as model.apply would.
-        jax.eval_shape(model.apply, params, jax.ShapeDtypeStruct(shape, jnp.float32))
+        jax.eval_shape(lambda p, x: model.apply(p, x, deterministic=True), params,
+                       jax.ShapeDtypeStruct(shape, jnp.float32))
         time_major = len(shape) == 3 and not model.batch_first
         if time_major:
             shape = (shape[1], shape[0], shape[2])

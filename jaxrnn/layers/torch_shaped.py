@@ -32,7 +32,16 @@ import jax.numpy as jnp
 
 from jaxrnn import _checks, engines, precision
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
-from jaxrnn.combinators import MERGE_MODES, Bidirectional, Recurrent, Stack, check_dropout, restack, unstack
+from jaxrnn.combinators import (
+    MERGE_MODES,
+    Bidirectional,
+    Recurrent,
+    Stack,
+    check_dropout,
+    dropout_key,
+    restack,
+    unstack,
+)
 
 
 class _TorchShaped:
@@ -95,7 +104,7 @@ class _TorchShaped:
                 cell.check_params(p, size, f"params[{l}]")
             size = layer.output_size
 
-    def apply(self, params, input, hx=None, *, seq_lengths=None, key=None):
+    def apply(self, params, input, hx=None, *, seq_lengths=None, key=None, deterministic: bool = False):
         """Runs the layer; see the module docstring for shapes.
 
         Args:
@@ -105,7 +114,11 @@ class _TorchShaped:
           seq_lengths: ``(B,)`` ints in ``[0, T]``; ``None`` means every row has T steps.
             Concrete values outside ``[0, T]`` raise ``ValueError``; under ``jax.jit`` (traced
             values) they cannot be checked and are clamped to ``[0, T]``.
-          key: PRNG key enabling inter-layer dropout (training); ``None`` disables dropout.
+          key: PRNG key drawing the inter-layer dropout masks (training). Dropout is explicit:
+            with ``dropout > 0`` and ``num_layers > 1`` a call without a key raises
+            ``ValueError`` naming ``key`` unless it says ``deterministic=True``.
+          deterministic: ``True``: no dropout (evaluation, sampling), as flax's and equinox's
+            ``Dropout``; a given ``key`` is then unused.
 
         Returns:
           ``(output, h_n)``, LSTM ``(output, (h_n, c_n))``; ``output`` in the compute dtype,
@@ -124,22 +137,26 @@ class _TorchShaped:
             x = x[:, None]
         elif self.batch_first:
             x = jnp.swapaxes(x, 0, 1)  # the one layout change: engines are time-major
-        out, state = self.run_time_major(params, x, hx, seq_lengths, self.row_keys(key, x.shape[1]), batched)
+        out, state = self.run_time_major(params, x, hx, seq_lengths, self.row_keys(key, x.shape[1], deterministic),
+                                         batched)
         if not batched:
             return out[:, 0], jax.tree.map(lambda s: s[:, 0], state)
         if self.batch_first:
             out = jnp.swapaxes(out, 0, 1)
         return out, state
 
-    def row_keys(self, key, batch: int):
+    def row_keys(self, key, batch: int, deterministic: bool = False):
         """The dropout keys of a batch of ``batch`` rows, one per row, drawn from ``key``; ``None``
-        when the layer draws no dropout (no ``key``, ``dropout == 0`` or one layer)."""
-        if key is None:
-            return None
-        key = _checks.prng_key("key", key)
-        if self.dropout == 0 or self.num_layers == 1:
-            return None
-        return jax.random.split(key, batch)
+        when the layer draws no dropout (``deterministic``, ``dropout == 0`` or one layer).
+
+        Raises:
+          ValueError: naming ``key`` when dropout would act and neither a key nor
+            ``deterministic=True`` is given (:func:`jaxrnn.combinators.dropout_key`).
+        """
+        if key is not None:
+            _checks.prng_key("key", key)  # one key for the batch
+        key = dropout_key(key, self.dropout if self.num_layers > 1 else 0.0, deterministic)
+        return None if key is None else jax.random.split(key, batch)
 
     def run_time_major(self, params, x, hx, seq_lengths, row_keys, batched: bool = True):
         """:meth:`apply` on a time-major ``x: (T, B, I)`` with one dropout key per row (``None``: no
@@ -268,9 +285,9 @@ class RNN(_TorchShaped):
       bias: ``False`` drops every bias (``b_ih`` and ``b_hh``), as in torch.
       batch_first: ``True``: ``input`` and ``output`` are ``(B, T, ...)``; ``False`` (torch's
         default): ``(T, B, ...)``. ``h_n`` is ``(L*D, B, H_out)`` either way.
-      dropout: the probability of zeroing each element of every layer's output but the last
-        (inverted dropout between layers, as in torch); drawn from the ``key`` given to
-        :meth:`apply`.
+      dropout: the probability, in [0, 1], of zeroing each element of every layer's output but
+        the last (inverted dropout between layers, as in torch; 1 zeroes them); drawn from the
+        ``key`` given to :meth:`apply`, which then needs a key or ``deterministic=True``.
       bidirectional: ``True`` runs every layer forward and backward (D = 2).
       double_bias: ``True`` keeps torch's two biases ``b_ih`` and ``b_hh``; ``False`` keeps one
         ``b_ih`` (Keras's layout of ``SimpleRNN``).
@@ -326,9 +343,9 @@ class GRU(_TorchShaped):
       bias: ``False`` drops every bias (``b_ih`` and ``b_hh``), as in torch.
       batch_first: ``True``: ``input`` and ``output`` are ``(B, T, ...)``; ``False`` (torch's
         default): ``(T, B, ...)``. ``h_n`` is ``(L*D, B, H_out)`` either way.
-      dropout: the probability of zeroing each element of every layer's output but the last
-        (inverted dropout between layers, as in torch); drawn from the ``key`` given to
-        :meth:`apply`.
+      dropout: the probability, in [0, 1], of zeroing each element of every layer's output but
+        the last (inverted dropout between layers, as in torch; 1 zeroes them); drawn from the
+        ``key`` given to :meth:`apply`, which then needs a key or ``deterministic=True``.
       bidirectional: ``True`` runs every layer forward and backward (D = 2).
       double_bias: ``True`` keeps torch's two biases ``b_ih`` and ``b_hh``; ``False`` keeps one
         ``b_ih`` (with ``reset_after=True`` also an ``(H,)`` ``b_hn``, because r multiplies it).
@@ -385,9 +402,9 @@ class LSTM(_TorchShaped):
       bias: ``False`` drops every bias (``b_ih`` and ``b_hh``), as in torch.
       batch_first: ``True``: ``input`` and ``output`` are ``(B, T, ...)``; ``False`` (torch's
         default): ``(T, B, ...)``. ``h_n`` is ``(L*D, B, H_out)`` either way.
-      dropout: the probability of zeroing each element of every layer's output but the last
-        (inverted dropout between layers, as in torch); drawn from the ``key`` given to
-        :meth:`apply`.
+      dropout: the probability, in [0, 1], of zeroing each element of every layer's output but
+        the last (inverted dropout between layers, as in torch; 1 zeroes them); drawn from the
+        ``key`` given to :meth:`apply`, which then needs a key or ``deterministic=True``.
       bidirectional: ``True`` runs every layer forward and backward (D = 2).
       proj_size: P; ``0`` (default) has no projection, else ``0 < P < H`` and ``h = W_hr (o *
         tanh(c))`` (torch's ``proj_size``): ``H_out = P``.

@@ -27,8 +27,15 @@ def test_vmap_of_the_module_equals_a_loop_of_layer_apply(layer):
     rows = [layer.apply(module.params, xs[i], jax.tree.map(lambda a: a[i], hx), seq_lengths=lengths[i], key=keys[i])
             for i in range(5)]
     close(fast, jax.tree.map(lambda *a: jnp.stack(a), *rows), 1e-6)
-    close(module(jnp.swapaxes(xs, 0, 1) if not layer.batch_first else xs), layer.apply(
-        module.params, jnp.swapaxes(xs, 0, 1) if not layer.batch_first else xs), 1e-6)  # a batched call
+    batch = jnp.swapaxes(xs, 0, 1) if not layer.batch_first else xs
+    close(module(batch, deterministic=True), layer.apply(module.params, batch, deterministic=True), 1e-6)  # batched
+    plain = jax.vmap(lambda x: module(x, deterministic=True))(xs)  # evaluation, through the batching rule
+    close(plain, jax.vmap(lambda x: layer.apply(module.params, x, deterministic=True))(xs), 1e-6)
+    if layer.dropout:  # dropout is explicit: a key, or deterministic=True
+        with pytest.raises(ValueError, match="key is required: dropout=0.3"):
+            jax.vmap(module)(xs)
+        with pytest.raises(ValueError, match="key is required: dropout=0.3"):
+            module(xs[0])
 
 
 def test_gradients_with_and_without_the_batching_rule_agree():

@@ -149,17 +149,20 @@ def test_linen_module_passes_hx_seq_lengths_and_dropout():
     layer = jaxrnn.GRU(I, H, num_layers=2, batch_first=True, dropout=0.5)
     module = LinenRNN(layer)
     x = jax.random.normal(jax.random.key(6), (B, T, I))
-    variables = module.init(jax.random.key(0), x)
+    with pytest.raises(ValueError, match=r"deterministic must be True or False for a layer with dropout=0.5 "
+                                         r"\(as for nn.Dropout\), got None"):
+        module.init(jax.random.key(0), x)
+    variables = module.init(jax.random.key(0), x, deterministic=True)
     params = variables["params"]["layer"]
     hx = jax.random.normal(jax.random.key(7), (2, B, H))
     lengths = jnp.array([T, 2, 0])
-    out, h_n = module.apply(variables, x, hx, seq_lengths=lengths)
-    ref, ref_h = layer.apply(params, x, hx, seq_lengths=lengths)
+    out, h_n = module.apply(variables, x, hx, seq_lengths=lengths, deterministic=True)
+    ref, ref_h = layer.apply(params, x, hx, seq_lengths=lengths, deterministic=True)
     np.testing.assert_allclose(out, ref, atol=1e-6)
     np.testing.assert_allclose(h_n, ref_h, atol=1e-6)
     rngs = {"dropout": jax.random.key(8)}
     train = module.apply(variables, x, deterministic=False, rngs=rngs)[0]
-    assert not np.allclose(train, layer.apply(params, x)[0])
+    assert not np.allclose(train, ref)
     np.testing.assert_array_equal(train, module.apply(variables, x, deterministic=False, rngs=rngs)[0])
 
 
@@ -236,7 +239,7 @@ def test_nnx_module_dropout_follows_train_and_eval_like_nnx_dropout():
     layer = jaxrnn.GRU(I, H, num_layers=2, batch_first=True, dropout=0.5)
     module = NNXRNN(layer, rngs=nnx.Rngs(0))
     x = jax.random.normal(jax.random.key(6), (B, T, I))
-    plain = layer.apply(module.layer_params(), x)[0]
+    plain = layer.apply(module.layer_params(), x, deterministic=True)[0]
     first, second = module(x)[0], module(x)[0]  # a new module trains: dropout from its own rngs
     assert not np.allclose(first, plain) and not np.allclose(first, second)
     module.eval()

@@ -218,7 +218,7 @@ def test_from_keras_refuses_a_layer_between_recurrent_layers_and_maps_dropout_th
     layer, params = from_keras(spaced)
     assert layer.num_layers == 2 and layer.dropout == 0.25
     x = inputs()
-    np.testing.assert_allclose(layer.apply(params, x)[0], np.asarray(spaced(x)), atol=2e-5)  # inference: no dropout
+    np.testing.assert_allclose(layer.apply(params, x, deterministic=True)[0], np.asarray(spaced(x)), atol=2e-5)  # inference
 
 
 def test_to_keras_without_the_jax_backend_says_to_set_it():

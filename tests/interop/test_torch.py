@@ -57,7 +57,8 @@ def test_round_trip_keeps_every_option_and_weight(layer):
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(params2)):
         np.testing.assert_array_equal(a, b)
     x = np.random.default_rng(0).standard_normal((4, 6, 3) if layer.batch_first else (6, 4, 3)).astype(np.float32)
-    np.testing.assert_allclose(layer.apply(params, x)[0], module.eval()(torch.from_numpy(x))[0].detach().numpy(),
+    np.testing.assert_allclose(layer.apply(params, x, deterministic=True)[0], module.eval()(torch.from_numpy(x))[0]
+                               .detach().numpy(),
                                atol=2e-5, rtol=0)
 
 

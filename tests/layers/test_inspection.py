@@ -56,6 +56,8 @@ TORCH_MODELS = {  # (module, input shape, expected total, per-row output shape)
     "seed 003: RNN(5, 8, 2 layers, bidirectional, batch_first)": (
         lambda nn: nn.RNN(5, 8, num_layers=2, batch_first=True, bidirectional=True), (1, 10, 5), 656,
         (1, 10, 16)),
+    "GRU(4, 6, 2 layers, dropout)": (  # summary traces the model deterministic: no key needed
+        lambda nn: nn.GRU(4, 6, num_layers=2, dropout=0.5), (5, 2, 4), 468, (5, 2, 6)),
 }
 
 

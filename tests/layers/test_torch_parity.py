@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+import jaxrnn
 from jaxrnn.interop import from_torch, to_torch
 from tests.helpers import pairwise, randomize_torch, valid_steps
 
@@ -190,10 +191,27 @@ def test_unbatched_input_matches_torch(mode):
         np.testing.assert_allclose(js, ts.detach().numpy(), atol=FWD_TOL, rtol=0)
 
 
-def test_eval_mode_dropout_is_ignored_without_key():
+def test_eval_mode_is_deterministic_true():
     module = _make_module("lstm", 13, num_layers=3, dropout=0.5).eval()
     layer, params = from_torch(module)
     assert layer.dropout == 0.5
     x = torch.randn(5, 2, 4)
-    np.testing.assert_allclose(layer.apply(params, x.numpy())[0], module(x)[0].detach().numpy(),
+    np.testing.assert_allclose(layer.apply(params, x.numpy(), deterministic=True)[0], module(x)[0].detach().numpy(),
                                atol=FWD_TOL, rtol=0)
+
+
+def test_dropout_one_drops_everything_as_torch():
+    """torch accepts p=1: in train mode every layer but the last reads zeros from the one below."""
+    module = _make_module("gru", 17, num_layers=2, dropout=1.0).train()
+    layer, params = from_torch(module)
+    assert layer.dropout == 1.0
+    x = torch.randn(6, 2, 4)
+    ref, ref_h = module(x)
+    out, h_n = layer.apply(params, x.numpy(), key=jax.random.key(0))
+    _check(out, ref.detach().numpy(), "forward")
+    _check(h_n, ref_h.detach().numpy(), "forward")
+    top, _ = jaxrnn.GRU(6, 6).apply([params[1]], np.zeros((6, 2, 6), np.float32))  # layer 2 on zeros
+    _check(out, top, "forward")
+    grads = jax.grad(lambda p: layer.apply(p, x.numpy(), key=jax.random.key(0))[0].sum())(params)
+    assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
+    assert all(not np.any(g) for g in jax.tree.leaves(grads[0]))  # nothing reaches layer 1

@@ -84,19 +84,27 @@ def test_models_are_hashable_and_jit_static():
     close(run(model, params, x), model.apply(params, x)[0], 1e-6, rtol=0)
 
 
-def test_dropout_only_with_key_between_layers():
+def test_dropout_is_explicit_a_key_or_deterministic():
     model = jaxrnn.LSTM(4, 6, num_layers=3, dropout=0.5)
     params = model.init(jax.random.key(0))
     x = jnp.ones((5, 2, 4))
     apply = jax.jit(lambda x, key: model.apply(params, x, key=key)[0])
-    plain = apply(x, None)
+    plain = model.apply(params, x, deterministic=True)[0]
+    close(plain, dataclasses.replace(model, dropout=0.0).apply(params, x)[0], 0, rtol=0)
+    close(model.apply(params, x, key=jax.random.key(1), deterministic=True)[0], plain, 0, rtol=0)  # key unused
     a, b, c = (apply(x, jax.random.key(i)) for i in (1, 1, 2))
     close(a, b, 0, rtol=0)
     assert not np.allclose(a, plain) and not np.allclose(a, c)
+    with pytest.raises(ValueError, match=r"key is required: dropout=0.5 acts between the layers .*deterministic=True"):
+        model.apply(params, x)  # torch would drop out in train mode; jaxrnn asks which is meant
+    with pytest.raises(ValueError, match=r"key is required"):
+        jax.jit(lambda x: model.network().apply(params, x[:, 0]))(x)  # Stack too, at trace time
+    with pytest.raises(TypeError, match=r"deterministic must be a bool, got str"):
+        model.apply(params, x, deterministic="yes")
     with pytest.warns(UserWarning, match=r"dropout=0.5 with num_layers=1 has no effect"):  # as torch warns
         single = jaxrnn.LSTM(4, 6, dropout=0.5)  # no layer above: dropout has nothing to act on
     p1 = single.init(jax.random.key(0))
-    close(single.apply(p1, x, key=jax.random.key(1)), single.apply(p1, x), 0, rtol=0)
+    close(single.apply(p1, x, key=jax.random.key(1)), single.apply(p1, x), 0, rtol=0)  # no key needed
 
 
 def test_raw_uint32_keys_work_wherever_keys_do():
@@ -111,14 +119,14 @@ def test_raw_uint32_keys_work_wherever_keys_do():
     raw, typed = jax.random.PRNGKey(1), jax.random.wrap_key_data(jax.random.PRNGKey(1))
     out = model.apply(params, x, key=raw)[0]
     close(out, model.apply(params, x, key=typed)[0], 0)
-    assert not np.allclose(out, model.apply(params, x)[0])  # the key did draw a mask
+    assert not np.allclose(out, model.apply(params, x, deterministic=True)[0])  # the key did draw a mask
     net = model.network()
     close(net.apply(params, x[:, 0], key=raw)[0], net.apply(params, x[:, 0], key=typed)[0], 0)
     module = LinenRNN(model)
-    variables = module.init(jax.random.PRNGKey(0), x)
+    variables = module.init(jax.random.PRNGKey(0), x, deterministic=True)
     linen = module.apply(variables, x, deterministic=False, rngs={"dropout": raw})[0]  # linen derives its key
     close(linen, module.apply(variables, x, deterministic=False, rngs={"dropout": typed})[0], 0)
-    assert not np.allclose(linen, module.apply(variables, x)[0])
+    assert not np.allclose(linen, module.apply(variables, x, deterministic=True)[0])
 
 
 def test_dropout_mask_statistics():
