@@ -17,6 +17,8 @@ BLOCKS = {
     "mamba": lambda: blocks.Mamba(8, d_state=4, d_conv=3),
     "griffin": lambda: blocks.GriffinBlock(8, num_heads=2, lru_width=6),
     "mamba2": lambda: blocks.Mamba2(8, state_size=4, head_dim=4, n_groups=2, chunk_size=4),
+    "mlstm": lambda: blocks.MLSTMBlock(8, num_heads=2, inner_dim=16, bias=True, chunk_size=4),
+    "slstm": lambda: blocks.SLSTMBlock(8, num_heads=2),
 }
 
 
