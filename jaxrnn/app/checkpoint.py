@@ -124,8 +124,11 @@ def load(path: str, template):
     payload = _read_payload(path, limit)
     try:
         raw = serialization.msgpack_restore(payload)
-    except Exception as e:  # checksum passed, so only a foreign writer gets here
+    except Exception as e:  # noqa: BLE001 - the checksum passed: only a foreign writer's payload gets here
         raise CheckpointError(f"checkpoint {path}: unreadable payload ({type(e).__name__})") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"checkpoint {path} does not match the model: it holds a {type(raw).__name__}, "
+                              "not a state dict")
     try:
         got = _flat(raw)
     except CheckpointError as e:
@@ -160,9 +163,8 @@ def step_of(path: str) -> int | None:
 
 def list_checkpoints(run_dir: str) -> list[str]:
     """Complete checkpoints in ``run_dir``, oldest first by step (temporary files are ignored)."""
-    paths = [p for p in glob.glob(os.path.join(glob.escape(run_dir), rundir.CHECKPOINTS))
-             if step_of(p) is not None]
-    return sorted(paths, key=step_of)
+    found = [(step_of(p), p) for p in glob.glob(os.path.join(glob.escape(run_dir), rundir.CHECKPOINTS))]
+    return [p for _, p in sorted((step, p) for step, p in found if step is not None)]
 
 
 def save_step(run_dir: str, step: int, state, keep: int = 3) -> str:

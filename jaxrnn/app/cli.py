@@ -36,8 +36,7 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 from jaxrnn.app import rundir  # noqa: E402
-from jaxrnn.app.config import (  # noqa: E402
-    CELLS, DEFAULTS, KINDS, LIMITS, UsageError, flag, path_flag, run_config, shown)
+from jaxrnn.app.config import CELLS, DEFAULTS, KINDS, LIMITS, UsageError, flag, path_flag, run_config, shown  # noqa: E402
 
 _while_loading(_PREVIOUS)  # loaded: the handlers are the importer's again (a test's Ctrl-C works)
 
@@ -154,9 +153,8 @@ def cmd_train(args) -> int:
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = (GuardedStream(s, stop) for s in streams)  # `| head` stops, saved
     try:
-        if args.num_processes != 1 or args.process_id != 0:
-            if args.coordinator_address is None:
-                raise UsageError("--num-processes and --process-id need --coordinator-address HOST:PORT")
+        if (args.num_processes != 1 or args.process_id != 0) and args.coordinator_address is None:
+            raise UsageError("--num-processes and --process-id need --coordinator-address HOST:PORT")
         if args.tensorboard:
             from jaxrnn.app import board
 
@@ -302,7 +300,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("jaxrnn: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as e:  # noqa: BLE001 - a bug or an environment problem: still one line
+    except Exception as e:  # a bug or an environment problem: still one line
         if debug:
             raise
         message = str(e).splitlines()[0] if str(e) else ""

@@ -62,7 +62,8 @@ def check_value(key: str, value):
     """
     kind = KINDS[key]
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        raise ValueError(f"{key} must be {'a number' if kind is float else 'an integer'}, got {value!r}")
+        raise ValueError(  # noqa: TRY004 - a setting's bad value, whatever its kind: ValueError as for the others
+            f"{key} must be {'a number' if kind is float else 'an integer'}, got {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{key} must be finite, got {value}")
     low, strict = {"seed": (0, False), "temperature": (0, False)}.get(key, (0, True))

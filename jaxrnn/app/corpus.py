@@ -136,7 +136,7 @@ class Vocab:
     chars: str
 
     @classmethod
-    def from_text(cls, text: str) -> "Vocab":
+    def from_text(cls, text: str) -> Vocab:
         return cls("".join(sorted(set(text))))
 
     @property

@@ -19,10 +19,10 @@ class StopSignals:
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.received = None
+        self.received: int | None = None
         self._previous = {}
 
-    def install(self) -> "StopSignals":
+    def install(self) -> StopSignals:
         for sig in self.SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
         return self
@@ -46,7 +46,8 @@ class StopSignals:
 
     @property
     def exit_status(self) -> int:
-        return 128 + self.received
+        """The shell's ``128 + signal number`` of the signal received (SIGINT's if none was)."""
+        return 128 + (signal.SIGINT if self.received is None else self.received)
 
 
 class GuardedStream:

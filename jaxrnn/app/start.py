@@ -84,7 +84,7 @@ def setup(given: dict, resume: bool) -> Setup:
     latest, state = load_state(out, state_shapes(model, config)) if resume else (None, None)
     if resume and latest is None:
         print(f"{out} has no checkpoint yet: starting at step 0 with its config", file=sys.stderr)
-    if latest is None:
+    if state is None:  # no checkpoint (load_state gives a state exactly when it gives a path)
         state = fresh_state(model, config)
     start = int(state["step"])
     if not 0 <= start <= config["steps"]:

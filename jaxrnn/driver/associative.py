@@ -149,7 +149,7 @@ def linear_recurrence(a, b, *, chunk_size: int | None = None) -> jax.Array:
 def check_linear(cell) -> None:
     """Raises ``ValueError`` unless ``cell`` has ``linear_terms`` and ``readout``."""
     if not (callable(getattr(cell, "linear_terms", None)) and callable(getattr(cell, "readout", None))):
-        raise ValueError(  # noqa: TRY004 (a method the cell cannot run is a bad `method` value, as everywhere)
+        raise ValueError(  # noqa: TRY004 - a method the cell cannot run is a bad `method` value, as everywhere
             f"method 'associative' needs a linear-recurrence cell (one with linear_terms and readout, "
             f"e.g. MinGRUCell, MinLSTMCell, LRUCell), got {type(cell).__name__}; "
             f"use method 'sequential' or 'newton' for it"
