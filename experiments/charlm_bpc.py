@@ -59,8 +59,8 @@ def main(argv=None):
         curve, n = run(cell, train_ids, valid_ids, vocab.size, steps, hidden, batch, seq_len,
                        eval_every)
         results[cell] = {"curve": curve, "params": n, "seconds": time.perf_counter() - start}
-    write(results, refs, args, dict(chars=len(text), vocab=vocab.size, held_out=len(valid_ids),
-                                    steps=steps, hidden=hidden, batch=batch, seq_len=seq_len))
+    write(results, refs, args, {"chars": len(text), "vocab": vocab.size, "held_out": len(valid_ids),
+                                "steps": steps, "hidden": hidden, "batch": batch, "seq_len": seq_len})
     return results
 
 

@@ -29,8 +29,9 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # a fresh clone
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import jaxrnn  # noqa: E402
-import timing  # noqa: E402  (scripts/timing.py)
+import jaxrnn
+
+import timing  # scripts/timing.py
 
 CONFIGS = {  # name: (B, T, I, H, num_layers, bidirectional)
     "seed": (1, 10, 5, 8, 1, False),
@@ -169,7 +170,7 @@ def machine_info(threads: int) -> dict:
 
     model = platform.processor()
     try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
             if line.startswith("Model name:"):
                 model = line.split(":", 1)[1].strip()
     except OSError:
@@ -181,8 +182,8 @@ def machine_info(threads: int) -> dict:
 
 
 def markdown(results, peak) -> str:
-    rows = ["| config | cell | mode | jaxrnn ms (best) | torch ms | ratio torch/jaxrnn | flax ms (cell) | "
-            "ratio flax/jaxrnn | jaxrnn GFLOP/s | %peak | jaxrnn compile s | jaxrnn XLA bytes |",
+    rows = [("| config | cell | mode | jaxrnn ms (best) | torch ms | ratio torch/jaxrnn | flax ms (cell) | "
+             "ratio flax/jaxrnn | jaxrnn GFLOP/s | %peak | jaxrnn compile s | jaxrnn XLA bytes |"),
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         libs, j = r["libs"], r["libs"]["jaxrnn"]
@@ -210,7 +211,7 @@ def compile_times(lengths, rounds=1) -> list[dict]:
 
     for t in lengths:
         x = jax.ShapeDtypeStruct((t, 16, 64), jnp.float32)
-        best = min(_time(lambda: jax.jit(jax.grad(loss)).lower(params, x).compile()) for _ in range(rounds))
+        best = min(_time(lambda x=x: jax.jit(jax.grad(loss)).lower(params, x).compile()) for _ in range(rounds))
         out.append({"T": t, "compile_s": best})
     return out
 

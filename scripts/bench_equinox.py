@@ -15,11 +15,12 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import equinox as eqx  # noqa: E402
-import timing  # noqa: E402  (scripts/timing.py)
+import equinox as eqx
 
-import jaxrnn  # noqa: E402
-from jaxrnn.interop import EqxRNN  # noqa: E402
+import jaxrnn
+from jaxrnn.interop import EqxRNN
+
+import timing  # scripts/timing.py
 
 
 def main(argv=None):

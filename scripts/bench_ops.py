@@ -30,9 +30,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # a fresh clone
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from jaxrnn import ops  # noqa: E402
+from jaxrnn import ops
 
-import timing  # noqa: E402  (scripts/timing.py)
+import timing  # scripts/timing.py
 
 
 def inputs(batch, steps, heads, dim, seed=0):
@@ -43,7 +43,7 @@ def inputs(batch, steps, heads, dim, seed=0):
     g = -np.log1p(np.exp(rng.standard_normal((batch, steps, heads)))).astype(np.float32)
     beta = (1 / (1 + np.exp(-rng.standard_normal((batch, steps, heads))))).astype(np.float32)
     i, f = (rng.standard_normal((batch, steps, heads)).astype(np.float32) for _ in range(2))
-    return dict(q=q, k=k, v=v, g=g, beta=beta, i=i, f=f)
+    return {"q": q, "k": k, "v": v, "g": g, "beta": beta, "i": i, "f": f}
 
 
 def jax_call(fn, *args):

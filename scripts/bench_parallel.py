@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # a fresh clone
-import jaxrnn  # noqa: E402
+import jaxrnn
 
 
 def timed(fn, *args, repeats: int, stat: str = "median") -> float:
@@ -49,11 +49,11 @@ def plain_lax_scan(cell, params, xs):
 def runner(cell, method, batch: int):
     """Returns jitted ``fwd(params, xs)`` and ``fwd_bwd(params, xs)`` for ``xs: (B, T, I)``."""
     if method == "lax.scan":
-        one = lambda p, x: plain_lax_scan(cell, p, x)  # noqa: E731
+        one = lambda p, x: plain_lax_scan(cell, p, x)
     else:
-        one = lambda p, x: jaxrnn.scan(cell, p, x, method=method)[0]  # noqa: E731
+        one = lambda p, x: jaxrnn.scan(cell, p, x, method=method)[0]
     fwd = jax.jit(lambda p, xs: jax.vmap(one, (None, 0))(p, xs))
-    loss = lambda p, xs: jnp.mean(jax.vmap(one, (None, 0))(p, xs) ** 2)  # noqa: E731
+    loss = lambda p, xs: jnp.mean(jax.vmap(one, (None, 0))(p, xs) ** 2)
     fwd_bwd = jax.jit(jax.grad(loss, argnums=(0, 1)))
     return fwd, fwd_bwd
 

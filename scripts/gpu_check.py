@@ -26,6 +26,7 @@ skipped. ``--smoke`` runs one tiny case of each section (the test suite runs it 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -40,8 +41,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import jaxrnn  # noqa: E402
-import timing  # noqa: E402  (scripts/timing.py)
+import jaxrnn
+
+import timing  # scripts/timing.py
 
 CONFIGS = {"medium": (64, 100, 128, 256), "long": (16, 1000, 64, 128), "wide": (128, 50, 256, 512)}
 SMOKE_CONFIGS = {"tiny": (4, 6, 5, 8)}
@@ -107,7 +109,7 @@ def parity(budget: Budget, cells=tuple(PARITY), dtypes=("float32", "bfloat16")) 
                 continue
             layer = make(num_layers=2, bidirectional=True, engine="reference")
             keys = jax.random.split(jax.random.key(0), 4)
-            params = jax.tree.map(lambda a: a.astype(dtype), layer.init(keys[0]))
+            params = jax.tree.map(lambda a, dtype=dtype: a.astype(dtype), layer.init(keys[0]))
             x = jax.random.normal(keys[1], (9, 4, 5)).astype(dtype)
             ld, h_out = 4, layer.cell().output_size
             h = jax.random.normal(keys[2], (ld, 4, h_out))
@@ -178,11 +180,12 @@ def timings(configs: dict, rounds: int, warmup: int, budget: Budget, cells=("lst
             for dtype in dtypes:
                 if not budget.ok(f"timing {cfg_name} {cell} {dtype}"):
                     continue
-                builders = {"jaxrnn xla": lambda: _jaxrnn_fn(cell, cfg, dtype, "xla"),
-                            "torch.nn": lambda: _torch_fn(cell, cfg, dtype),
-                            "flax": lambda: _flax_fn(cell, cfg, dtype)}
+                setting = {"cell": cell, "cfg": cfg, "dtype": dtype}
+                builders = {"jaxrnn xla": lambda s=setting: _jaxrnn_fn(**s, engine="xla"),
+                            "torch.nn": lambda s=setting: _torch_fn(**s),
+                            "flax": lambda s=setting: _flax_fn(**s)}
                 if cell == "lstm" and dtype == "float32":  # what cuDNN (through JAX) can run
-                    builders["jaxrnn cudnn"] = lambda: _jaxrnn_fn(cell, cfg, dtype, "cudnn")
+                    builders["jaxrnn cudnn"] = lambda s=setting: _jaxrnn_fn(**s, engine="cudnn")
                 calls, notes = {}, {}
                 for lib, build in builders.items():
                     try:
@@ -255,6 +258,12 @@ def _op_loss(fn):
     return lambda *args: every_output(*fn(*args))
 
 
+def _timed_grad(fn, args):
+    """A blocking call of the jitted gradient of ``fn``'s loss at ``args``, to time."""
+    grad = jax.jit(jax.grad(_op_loss(fn), argnums=tuple(range(len(args)))))
+    return lambda: _block(grad(*args))
+
+
 def ops_section(size: tuple, rounds: int, warmup: int, budget: Budget, names=None) -> list[dict]:
     """Each op's parallel method against its recurrent one: errors and fwd+bwd timings, f32 and bf16."""
     rows = []
@@ -275,8 +284,7 @@ def ops_section(size: tuple, rounds: int, warmup: int, budget: Budget, names=Non
                 against = exact if dtype == "bfloat16" else grads[recurrent]
                 row[f"{m}_loss_error"] = abs(float(grads[m][0]) - float(against[0])) / max(1.0, abs(float(against[0])))
                 row[f"{m}_gradient_error"] = _max_err(grads[m][1], against[1], True)
-            calls = {m: (lambda f=jax.jit(jax.grad(_op_loss(methods[m]), argnums=tuple(range(len(args))))):
-                         _block(f(*args))) for m in methods}
+            calls = {m: _timed_grad(methods[m], args) for m in methods}
             med = _time(calls, rounds, warmup)
             row.update(median_ms=med, speedup=med[recurrent] / med[parallel])
             rows.append(row)
@@ -292,21 +300,19 @@ def environment() -> dict:
             info[name] = __import__(name).__version__
         except Exception:  # noqa: BLE001
             info[name] = None
-    try:
+    with contextlib.suppress(Exception):  # no torch, or a build without CUDA: the keys stay out
         import torch
 
         info["torch_cuda"] = torch.version.cuda
         info["torch_cudnn"] = torch.backends.cudnn.version()
         info["torch_device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except Exception:  # noqa: BLE001
-        pass
     return info
 
 
 def markdown(result: dict) -> str:
     env = result["environment"]
-    lines = [f"# GPU check ({env['device_kind']}, jax {env['jax']}, torch {env.get('torch')}, "
-             f"flax {env.get('flax')}; {result['date_utc']})", "",
+    lines = [(f"# GPU check ({env['device_kind']}, jax {env['jax']}, torch {env.get('torch')}, "
+              f"flax {env.get('flax')}; {result['date_utc']})"), "",
              f"Total {result['seconds']:.0f} s. Skipped (budget): {result['skipped'] or 'none'}.", "",
              "## Parity against the reference engine", "",
              "| cell | dtype | engine | forward error | gradient error | status |", "|---|---|---|---|---|---|"]
@@ -320,7 +326,7 @@ def markdown(result: dict) -> str:
         m = r["median_ms"]
         base = m.get("jaxrnn xla")
 
-        def cell_text(lib):
+        def cell_text(lib, m=m, base=base):
             if lib not in m:
                 return "-"
             ratio = f" ({m[lib] / base:.2f}x)" if base and lib != "jaxrnn xla" else ""
@@ -338,8 +344,8 @@ def markdown(result: dict) -> str:
                      f"{r['speedup']:.2f}x |")
     lines += ["", "## jaxrnn.ops: parallel method against recurrent, fwd+bwd", "",
               "(bfloat16 rows: errors against the float32 recurrent run)", "",
-              "| op | dtype | methods (recurrent, parallel) | median ms | recurrent / parallel | loss error | "
-              "gradient error |", "|---|---|---|---|---|---|---|"]
+              ("| op | dtype | methods (recurrent, parallel) | median ms | recurrent / parallel | loss error | "
+               "gradient error |"), "|---|---|---|---|---|---|---|"]
     for r in result.get("ops", []):
         methods = list(r["median_ms"])
         lines.append(f"| {r['op']} | {r['dtype']} | {', '.join(methods)} | "
