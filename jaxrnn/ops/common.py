@@ -13,7 +13,6 @@ other method is tested equal to it.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -102,20 +101,6 @@ def prepare(cell, xs: tuple, *, initial_state, seq_lengths, resets, method, meth
         _checks.positive_int("chunk_size", chunk_size)
     xs = tuple(None if a is None else a.astype(policy.state) for a in xs)
     return Call(xs, state, lengths, resets, how, policy)
-
-
-def compiled(fn, /, *arrays, **static):
-    """``fn(*arrays, **static)`` as one compiled program, cached per ``fn``, ``static`` values and
-    array shapes. Called outside ``jax.jit``, an op's method runs as one XLA program instead of op by
-    op (a chunked method is hundreds of small ops: 6x faster for a float64 gradient of ``mlstm``);
-    inside a user's ``jax.jit`` it is inlined. The op checks its arguments before (concrete lengths
-    are range-checked there); ``static`` values must be hashable (cells are frozen dataclasses)."""
-    return _compiled(fn, tuple(sorted(static.items())), *arrays)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _compiled(fn, static: tuple, *arrays):
-    return fn(*arrays, **dict(static))
 
 
 def dtypes(*arrays) -> precision.Policy:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from jaxrnn._compile import compiled
 from jaxrnn.cells.delta import GatedDeltaCell
 from jaxrnn.driver.chunked_delta import wy_delta_rule
 from jaxrnn.ops import common
@@ -54,6 +55,6 @@ def gated_delta_rule(q, k, v, g, beta, *, scale=None, initial_state=None, seq_le
     cell = GatedDeltaCell(q.shape[2], q.shape[3], v.shape[3], scale=scale)
     call = common.prepare(cell, (q, k, v, g, beta), initial_state=initial_state, seq_lengths=seq_lengths,
                           resets=resets, method=method, methods=METHODS, auto="chunked", chunk_size=chunk_size)
-    o, state = common.compiled(common.attention, call.xs, call.state, call.lengths, call.resets, cell=cell,
+    o, state = compiled(common.attention, call.xs, call.state, call.lengths, call.resets, cell=cell,
                                method=call.method, chunked=wy_delta_rule, scale=cell.scale, chunk=chunk_size)
     return o.astype(call.policy.compute), state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from jaxrnn._compile import compiled
 from jaxrnn.cells.gla import SimpleGLACell
 from jaxrnn.driver.chunked import decayed_attention
 from jaxrnn.ops import common
@@ -48,6 +49,6 @@ def simple_gla(q, k, v, g, *, scale=None, initial_state=None, seq_lengths=None, 
     cell = SimpleGLACell(q.shape[2], q.shape[3], v.shape[3], scale=scale)
     call = common.prepare(cell, (q, k, v, g), initial_state=initial_state, seq_lengths=seq_lengths, resets=resets,
                           method=method, methods=METHODS, auto="chunked", chunk_size=chunk_size)
-    o, state = common.compiled(common.attention, call.xs, call.state, call.lengths, call.resets, cell=cell,
+    o, state = compiled(common.attention, call.xs, call.state, call.lengths, call.resets, cell=cell,
                                method=call.method, chunked=decayed_attention, scale=cell.scale, chunk=chunk_size)
     return o.astype(call.policy.compute), state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from jaxrnn._compile import compiled
 from jaxrnn.cells.rglru import RGLRUCell
 from jaxrnn.ops import common, diagonal
 
@@ -57,6 +58,6 @@ def rg_lru(x, input_gate, a_gate, a_param, *, initial_state=None, seq_lengths=No
     *xs, a_param = call.xs
     _, start = common.flags(steps, call.lengths, call.resets)
     segment_start = jnp.zeros((batch, steps), call.policy.state) if start is None else start.astype(call.policy.state)
-    y, state = common.compiled(diagonal.run, {"a_param": a_param}, tuple(xs) + (segment_start,), call.state, call.lengths,
+    y, state = compiled(diagonal.run, {"a_param": a_param}, tuple(xs) + (segment_start,), call.state, call.lengths,
                                call.resets, cell=cell, method=call.method)
     return y.astype(call.policy.compute), state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jaxrnn._compile import compiled
 from jaxrnn.cells.selective import SelectiveScanCell
 from jaxrnn.ops import common, diagonal
 
@@ -56,6 +57,6 @@ def selective_scan(x, dt, A, B, C, D=None, *, initial_state=None, seq_lengths=No
                           resets=resets, method=method, methods=diagonal.METHODS, auto=AUTO)
     *xs, A, D = call.xs
     params = {"A": A} if D is None else {"A": A, "D": D}
-    y, state = common.compiled(diagonal.run, params, tuple(xs), call.state, call.lengths, call.resets, cell=cell,
+    y, state = compiled(diagonal.run, params, tuple(xs), call.state, call.lengths, call.resets, cell=cell,
                                method=call.method)
     return y.astype(call.policy.compute), state

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from jaxrnn._compile import compiled
 from jaxrnn.cells.mlstm import MLSTMStepCell
 from jaxrnn.driver.chunked_mlstm import stabilised_attention
 from jaxrnn.ops import common
@@ -58,7 +59,7 @@ def mlstm(q, k, v, i, f, *, eps=1e-6, scale=None, initial_state=None, seq_length
     cell = MLSTMStepCell(q.shape[2], q.shape[3], v.shape[3], scale=scale, eps=eps)
     call = common.prepare(cell, (q, k, v, i, f), initial_state=initial_state, seq_lengths=seq_lengths,
                           resets=resets, method=method, methods=METHODS, auto="chunked", chunk_size=chunk_size)
-    h, state = common.compiled(common.attention, call.xs, call.state, call.lengths, call.resets, cell=cell,
+    h, state = compiled(common.attention, call.xs, call.state, call.lengths, call.resets, cell=cell,
                                method=call.method, chunked=stabilised_attention, scale=cell.scale, eps=cell.eps,
                                chunk=chunk_size)
     return h.astype(call.policy.compute), state
