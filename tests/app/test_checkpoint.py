@@ -1,6 +1,7 @@
 """jaxrnn.app.checkpoint: round trips, corruption and truncation caught, atomic saves, retention."""
 
 import os
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -45,10 +46,10 @@ def test_round_trip_restores_params_optimizer_state_step_and_key(tmp_path):
 def test_a_flipped_byte_is_caught(tmp_path, where):
     path = str(tmp_path / "c.msgpack")
     checkpoint.save(path, _state())
-    blob = bytearray(open(path, "rb").read())
+    blob = bytearray(Path(path).read_bytes())
     i = checkpoint._HEADER + int(where * (len(blob) - checkpoint._HEADER))
     blob[i] ^= 0x01
-    open(path, "wb").write(bytes(blob))
+    Path(path).write_bytes(bytes(blob))
     with pytest.raises(checkpoint.CheckpointError, match="SHA-256 mismatch"):
         checkpoint.load(path, _state())
 
@@ -56,18 +57,18 @@ def test_a_flipped_byte_is_caught(tmp_path, where):
 def test_truncated_bad_magic_other_version_and_missing(tmp_path):
     path = str(tmp_path / "c.msgpack")
     checkpoint.save(path, _state())
-    blob = open(path, "rb").read()
-    open(path, "wb").write(blob[: len(blob) // 2])
+    blob = Path(path).read_bytes()
+    Path(path).write_bytes(blob[: len(blob) // 2])
     with pytest.raises(checkpoint.CheckpointError, match="SHA-256 mismatch, the file is corrupted or truncated"):
         checkpoint.load(path, _state())
-    open(path, "wb").write(blob[:20])
+    Path(path).write_bytes(blob[:20])
     with pytest.raises(checkpoint.CheckpointError, match=r"truncated \(20 bytes"):
         checkpoint.load(path, _state())
-    open(path, "wb").write(b"PK" + blob[2:])
+    Path(path).write_bytes(b"PK" + blob[2:])
     with pytest.raises(checkpoint.CheckpointError, match="not a jaxrnn checkpoint"):
         checkpoint.load(path, _state())
     i = len(checkpoint.MAGIC)
-    open(path, "wb").write(blob[:i] + (2).to_bytes(4, "little") + blob[i + 4:])
+    Path(path).write_bytes(blob[:i] + (2).to_bytes(4, "little") + blob[i + 4:])
     with pytest.raises(checkpoint.CheckpointError, match="format version 2, this jaxrnn reads version 1"):
         checkpoint.load(path, _state())
     with pytest.raises(checkpoint.CheckpointError, match="no such file"):
@@ -93,7 +94,7 @@ def test_keeps_the_newest_and_ignores_temporary_files(tmp_path):
         checkpoint.save_step(run, step, _state(), keep=3)
     names = [os.path.basename(p) for p in checkpoint.list_checkpoints(run)]
     assert names == ["ckpt-00000020.msgpack", "ckpt-00000030.msgpack", "ckpt-00000040.msgpack"]
-    open(os.path.join(run, "ckpt-00000050.msgpack.tmp-123"), "wb").write(b"half a file")
+    Path(run, "ckpt-00000050.msgpack.tmp-123").write_bytes(b"half a file")
     assert checkpoint.latest(run).endswith("ckpt-00000040.msgpack")
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jax
 import pytest
@@ -32,7 +33,7 @@ def test_train_writes_a_run_that_learns_and_sample_and_summary_work(capsys, trai
     rows = records(out)
     assert [r["step"] for r in rows] == list(range(1, 31))  # final step logged
     assert rows[-1]["loss"] < 0.6 * rows[0]["loss"] and "val_bpc" in rows[-1]
-    config = json.load(open(os.path.join(out, "config.json")))
+    config = json.loads(Path(out, "config.json").read_text())
     assert config["hidden"] == 16 and config["cell"] == "lstm" and config["steps"] == 30
     rc, sample, _ = run(capsys, "sample", "--run", out, "--prime", "def ", "--length", "40",
                         "--seed", "1")
@@ -40,14 +41,14 @@ def test_train_writes_a_run_that_learns_and_sample_and_summary_work(capsys, trai
     assert run(capsys, "sample", "--run", out, "--prime", "def ", "--length", "40",
                "--seed", "1")[1] == sample
     rc, table, _ = run(capsys, "summary", "--text", text, "--cell", "gru", "--hidden", "16")
-    model = CharLM(len(set(open(text).read())), "gru", 16)
+    model = CharLM(len(set(Path(text).read_text())), "gru", 16)
     total = jaxrnn.param_count(model.init(jax.random.key(0)))
     assert rc == 0 and "GRU[0]: Recurrent(GRUCell)" in table and "(32, 64, 16)" in table and f"{total:,}" in table.splitlines()[-1]
 
 
 def test_resume_10_plus_10_equals_20(capsys, tmp_path, trained):
     b = str(tmp_path / "b")
-    config = json.load(open(os.path.join(trained, "config.json")))
+    config = json.loads(Path(trained, "config.json").read_text())
     flags = ["--text", config["text"], "--lr", "0.01", *TINY]
     rc, _, err = run(capsys, "train", "--out", b, "--steps", "10", *flags)
     assert rc == 0
@@ -121,16 +122,16 @@ def test_damaged_checkpoints_give_one_line_errors(capsys, tmp_path, trained):
     error = functools.partial(one_line_error, capsys, in_process=True)  # file contents, not startup
     out = copy_of(trained, tmp_path)
     path = checkpoint.latest(out)
-    good = open(path, "rb").read()
+    good = Path(path).read_bytes()
     flipped = bytearray(good)
     flipped[len(flipped) // 2] ^= 0x10
-    open(path, "wb").write(bytes(flipped))
+    Path(path).write_bytes(bytes(flipped))
     error("sample", "--run", out, match="SHA-256 mismatch")
     error("train", "--out", out, "--steps", "39", "--resume", match="SHA-256 mismatch")
-    open(path, "wb").write(good[:30])
+    Path(path).write_bytes(good[:30])
     error("sample", "--run", out, match="truncated (30 bytes")
     older = checkpoint.path_for(out, 20)
-    open(older, "wb").write(good)  # an older, intact checkpoint: named, never switched to silently
+    Path(older).write_bytes(good)  # an older, intact checkpoint: named, never switched to silently
     error("sample", "--run", out,
                    match=f"); the run has an older checkpoint, ckpt-00000020.msgpack: remove {path} to go on "
                          "from it")
@@ -141,13 +142,13 @@ def test_damaged_checkpoints_give_one_line_errors(capsys, tmp_path, trained):
 def test_edited_or_emptied_run_directories_give_one_line_errors(capsys, tmp_path, trained):
     error = functools.partial(one_line_error, capsys, in_process=True)  # file contents, not startup
     out = copy_of(trained, tmp_path)
-    config = json.load(open(os.path.join(out, "config.json")))
-    json.dump({**config, "hidden": 24}, open(os.path.join(out, "config.json"), "w"))
+    config = json.loads(Path(out, "config.json").read_text())
+    Path(out, "config.json").write_text(json.dumps({**config, "hidden": 24}))
     error("sample", "--run", out, match="does not match the model")
     for ckpt in checkpoint.list_checkpoints(out):
         os.remove(ckpt)
     error("sample", "--run", out, match="no checkpoint")
-    open(os.path.join(out, "config.json"), "w").write("{not json")
+    Path(out, "config.json").write_text("{not json")
     error("sample", "--run", out, match="config.json: not valid JSON")
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -21,9 +22,9 @@ from tests.helpers import ROOT
 def _edited(trained, tmp_path, **changes):
     out = shutil.copytree(trained, str(tmp_path / "run"))
     path = os.path.join(out, "config.json")
-    config = json.load(open(path))
+    config = json.loads(Path(path).read_text())
     config.update(changes)
-    json.dump(config, open(path, "w"))
+    Path(path).write_text(json.dumps(config))
     return out
 
 
@@ -51,11 +52,11 @@ def _rewrite(path, change):
     import hashlib
     import struct
 
-    blob = open(path, "rb").read()
+    blob = Path(path).read_bytes()
     header = len(checkpoint.MAGIC) + 4 + 32
     raw = msgpack.unpackb(blob[header:], strict_map_key=False)
     payload = msgpack.packb(change(raw))
-    open(path, "wb").write(checkpoint.MAGIC + struct.pack("<I", checkpoint.VERSION)
+    Path(path).write_bytes(checkpoint.MAGIC + struct.pack("<I", checkpoint.VERSION)
                           + hashlib.sha256(payload).digest() + payload)
 
 
@@ -63,13 +64,13 @@ def test_crafted_checkpoints_are_refused_in_one_line(capsys, tmp_path, trained):
     error = functools.partial(one_line_error, capsys, in_process=True)  # file contents, not startup
     out = shutil.copytree(trained, str(tmp_path / "run"))
     path = checkpoint.latest(out)
-    good = open(path, "rb").read()
+    good = Path(path).read_bytes()
     _rewrite(path, lambda raw: {**raw, "step": -1000})
     error("train", "--out", out, "--resume", "--steps", "8", match="step -1000 is negative")
-    open(path, "wb").write(good)
+    Path(path).write_bytes(good)
     _rewrite(path, lambda raw: {**raw, "params": {**{0 if k == "embed" else k: v for k, v in raw["params"].items()}}})
     error("sample", "--run", out, match="does not match the model: the state has a non-string key 0")
-    open(path, "wb").write(good)
+    Path(path).write_bytes(good)
     with open(path, "ab") as f:  # a file far larger than this model's state (sparse: no disk used)
         f.truncate(3 * 2**30)
     error("sample", "--run", out, match="bytes, more than the")
@@ -104,7 +105,7 @@ def test_version_debug_and_help_show_every_default(capsys):
     from jaxrnn import __version__
 
     proc = subprocess.run([sys.executable, "-m", "jaxrnn.app.cli", "--version"], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     assert proc.stdout.strip() == f"jaxrnn {__version__}"
     for command in ("train", "sample", "summary"):
         with pytest.raises(SystemExit):
@@ -115,17 +116,17 @@ def test_version_debug_and_help_show_every_default(capsys):
         assert flags and all(f in ("--help", "--resume", "--text", "--coordinator-address") or
                              f"{f}" in text for f in flags)
     help_text = subprocess.run([sys.executable, "-m", "jaxrnn.app.cli", "train", "--help"], capture_output=True,
-                               text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+                               text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
     assert "--max-chars N         characters of the default corpus to use (default:" in help_text
     proc = subprocess.run([sys.executable, "-m", "jaxrnn.app.cli", "--debug", "sample", "--run", "/no/such/run"],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "RunDirError" in proc.stderr
 
 
 def test_help_does_not_load_jax():
     code = "import sys, jaxrnn.app.cli; jaxrnn.app.cli.build_parser(); print('jax' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert proc.stdout.strip() == "False", proc.stderr
 
 
@@ -133,7 +134,7 @@ def test_a_relative_text_resolves_when_resuming_from_elsewhere(capsys, tmp_path,
     shutil.copy(text, tmp_path / "corpus.txt")
     monkeypatch.chdir(tmp_path)
     assert run(capsys, "train", "--text", "corpus.txt", "--out", "run", "--steps", "2", *TINY)[0] == 0
-    assert json.load(open(tmp_path / "run" / "config.json"))["text"] == str(tmp_path / "corpus.txt")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["text"] == str(tmp_path / "corpus.txt")
     monkeypatch.chdir(tmp_path / "run")
     rc, _, err = run(capsys, "train", "--out", ".", "--resume", "--steps", "3")
     assert rc == 0, err

@@ -76,7 +76,7 @@ def test_ctrl_c_in_one_process_stops_every_process_with_a_checkpoint(text, tmp_p
     finally:
         kill_leftovers(procs)
     assert codes == [130, 130]
-    last = json.loads(open(run_dir / "metrics.jsonl").read().splitlines()[-1])["step"]
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["step"]
     assert os.listdir(run_dir).count(f"ckpt-{last:08d}.msgpack") == 1
 
 

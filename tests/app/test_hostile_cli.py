@@ -7,6 +7,7 @@ import resource
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,9 +32,9 @@ def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
 def test_a_metrics_line_without_loss_is_named_on_resume_and_never_ends_a_run(capsys, tmp_path, trained):
     out = shutil.copytree(trained, str(tmp_path / "run"))
     path = os.path.join(out, "metrics.jsonl")
-    lines = open(path).read().splitlines(keepends=True)
+    lines = Path(path).read_text().splitlines(keepends=True)
     lines[2] = '{"step": 3, "grad_norm": 1.0}\n'
-    open(path, "w").write("".join(lines))
+    Path(path).write_text("".join(lines))
     one_line_error(capsys, "train", "--out", out, "--resume", "--steps", "31", in_process=True,
                    match=f"{path}: line 3 is not a metrics record (a JSON object with an integer step and a "
                          "number loss); fix or remove that line")
@@ -62,7 +63,7 @@ def test_a_write_that_fails_names_the_file(tmp_path, text):
 
     proc = subprocess.run([sys.executable, "-m", "jaxrnn.app.cli", "train", "--text", text, "--out", out, *TINY,
                            "--steps", "2"], capture_output=True, text=True, preexec_fn=limit, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     err = proc.stderr
     assert proc.returncode == 2 and "Traceback" not in err, err
     assert f"jaxrnn: error: {os.path.join(out, 'ckpt-00000002.msgpack')}: cannot write: File too large" in err
@@ -85,7 +86,7 @@ sys.exit(main())
 @pytest.mark.parametrize("sig,status,word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "SIGTERM")])
 def test_a_signal_while_the_command_loads_ends_it_in_one_line(tmp_path, sig, status, word):
     proc = subprocess.run([sys.executable, "-c", EARLY_SIGNAL.format(sig=sig)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert proc.returncode == status, proc.stderr
     assert proc.stderr == f"jaxrnn: {word} while starting; nothing was done\n"
     assert os.listdir(tmp_path) == []  # nothing was written

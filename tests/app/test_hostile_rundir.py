@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,11 +41,12 @@ def test_the_out_stored_in_config_json_never_redirects_a_run(capsys, tmp_path, t
     out = _copy(trained, tmp_path)
     before = _snapshot(trained)
     path = os.path.join(out, "config.json")
-    json.dump({**json.load(open(path)), "out": stored if stored[0] == "." else trained}, open(path, "w"))
+    config = json.loads(Path(path).read_text())
+    Path(path).write_text(json.dumps({**config, "out": stored if stored[0] == "." else trained}))
     rc, _, err = run(capsys, "train", "--out", out, "--resume", "--steps", "31")
     assert rc == 0, err
     assert checkpoint.latest(out).endswith("ckpt-00000031.msgpack")
-    assert json.load(open(path))["out"] == out
+    assert json.loads(Path(path).read_text())["out"] == out
     assert _snapshot(trained) == before  # the run the config pointed at is untouched
     assert not os.path.exists(os.path.join(out, stored)) and not os.path.exists(tmp_path / "escaped")
 
@@ -95,7 +97,7 @@ def test_a_loss_png_that_is_a_link_is_replaced_never_written_through(capsys, tmp
     assert run(capsys, "train", "--out", out, "--resume", "--steps", "31")[0] == 0
     assert notes.read_text() == "my notes\n"
     assert not os.path.islink(os.path.join(out, "loss.png"))
-    assert open(os.path.join(out, "loss.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert Path(out, "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _replace(path, how, tmp_path):
@@ -142,7 +144,7 @@ def test_a_folder_with_checkpoints_but_no_config_is_refused_never_pruned(tmp_pat
                 "no run jaxrnn can continue or overwrite; move those files away or choose another --out")
     assert os.listdir(out) == ["ckpt-00000500.msgpack", ".lock"] or sorted(os.listdir(out)) == [
         ".lock", "ckpt-00000500.msgpack"]
-    assert open(stale, "rb").read() == open(checkpoint.latest(trained), "rb").read()
+    assert Path(stale).read_bytes() == Path(checkpoint.latest(trained)).read_bytes()
 
 
 def test_a_folder_with_metrics_but_no_config_is_refused_never_truncated(tmp_path, text):

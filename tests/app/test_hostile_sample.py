@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +35,8 @@ def test_sample_reads_the_checkpoint_into_shapes_and_allocates_nothing_before(ca
     # checkpoint is read first and does not match; nothing of the config's size was built.
     out = shutil.copytree(trained, str(tmp_path / "run"))
     path = os.path.join(out, "config.json")
-    json.dump({**json.load(open(path)), "batch_size": 1 << 20, "hidden": 256}, open(path, "w"))
+    config = json.loads(Path(path).read_text())
+    Path(path).write_text(json.dumps({**config, "batch_size": 1 << 20, "hidden": 256}))
     one_line_error(capsys, "sample", "--run", out, in_process=True, match="does not match the model")
 
 
@@ -70,14 +72,14 @@ def test_a_closed_stdout_ends_sample_and_summary_quietly(trained, argv):
 
 def test_summary_of_a_run_reads_its_config_alone(capsys, tmp_path, trained):
     rc, table, _ = run(capsys, "summary", "--run", trained)
-    config = json.load(open(os.path.join(trained, "config.json")))
+    config = json.loads(Path(trained, "config.json").read_text())
     assert rc == 0 and f"vocabulary: {len(config['vocab'])} characters, of the run in {trained}" in table
     assert "(4, 8, 16)" in table and "Total params (embedding + recurrent + head): 6,544" in table
     one_line_error(capsys, "summary", "--run", trained, "--hidden", "32", in_process=True,
                    match=f"--run reads the model from {trained}/config.json; drop --hidden")
     out = shutil.copytree(trained, str(tmp_path / "run"))
     path = os.path.join(out, "config.json")
-    json.dump({**json.load(open(path)), "batch_size": 1 << 20}, open(path, "w"))
+    Path(path).write_text(json.dumps({**json.loads(Path(path).read_text()), "batch_size": 1 << 20}))
     for ckpt in checkpoint.list_checkpoints(out):
         os.remove(ckpt)  # summary needs none: a model of shapes, nothing allocated
     rc, table, _ = run(capsys, "summary", "--run", out)

@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import shutil
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -29,18 +30,18 @@ def test_lr_and_clip_must_be_normal_float32_numbers(capsys, flag, value):
 def test_an_lr_of_1e_50_in_config_json_is_refused(capsys, tmp_path, trained):
     out = shutil.copytree(trained, str(tmp_path / "run"))
     path = os.path.join(out, "config.json")
-    json.dump({**json.load(open(path)), "lr": 1e-50}, open(path, "w"))
+    Path(path).write_text(json.dumps({**json.loads(Path(path).read_text()), "lr": 1e-50}))
     one_line_error(capsys, "train", "--out", out, "--resume", "--steps", "31", in_process=True,
                    match="config.json: lr must be a normal float32 number")
 
 
 def test_a_text_edited_in_place_is_named_on_resume(capsys, tmp_path, text):
     corpus = tmp_path / "corpus.txt"
-    lines = open(text, encoding="utf-8").read().splitlines(keepends=True)
+    lines = Path(text).read_text(encoding="utf-8").splitlines(keepends=True)
     corpus.write_text("".join(lines), encoding="utf-8")
     out = str(tmp_path / "run")
     assert run(capsys, "train", "--text", str(corpus), "--out", out, "--steps", "2", *TINY)[0] == 0
-    config = json.load(open(os.path.join(out, "config.json")))
+    config = json.loads(Path(out, "config.json").read_text())
     assert config["corpus_bytes"] == corpus.stat().st_size and len(config["corpus_sha256"]) == 64
     corpus.write_text("".join(reversed(lines)), encoding="utf-8")  # the same characters, other data
     one_line_error(capsys, "train", "--out", out, "--resume", "--steps", "3", in_process=True,
@@ -53,11 +54,11 @@ def test_a_text_edited_in_place_is_named_on_resume(capsys, tmp_path, text):
 def test_a_run_saved_before_fingerprints_resumes_and_gets_one(capsys, tmp_path, trained):
     out = shutil.copytree(trained, str(tmp_path / "run"))
     path = os.path.join(out, "config.json")
-    config = json.load(open(path))
-    json.dump({k: v for k, v in config.items() if not k.startswith("corpus_")}, open(path, "w"))
+    config = json.loads(Path(path).read_text())
+    Path(path).write_text(json.dumps({k: v for k, v in config.items() if not k.startswith("corpus_")}))
     assert run(capsys, "train", "--out", out, "--resume", "--steps", "30")[0] == 0
-    assert json.load(open(path))["corpus_sha256"] == config["corpus_sha256"]
-    json.dump({**config, "corpus_sha256": "abc"}, open(path, "w"))
+    assert json.loads(Path(path).read_text())["corpus_sha256"] == config["corpus_sha256"]
+    Path(path).write_text(json.dumps({**config, "corpus_sha256": "abc"}))
     one_line_error(capsys, "sample", "--run", out, in_process=True,
                    match="config.json: corpus_sha256 must be 64 lowercase hex digits, got 'abc'")
 

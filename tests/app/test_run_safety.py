@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,12 +83,12 @@ def test_steps_is_a_total_and_resuming_below_it_is_refused(capsys, tmp_path, tex
     assert run(capsys, "train", "--text", text, "--out", out, "--steps", "6", *TINY)[0] == 0
     one_line_error(capsys, "train", "--out", out, "--resume", "--steps", "3",
                    match="--steps 3 is below the run's step 6 (--steps is the total number of steps")
-    assert json.load(open(os.path.join(out, "config.json")))["steps"] == 6
+    assert json.loads(Path(out, "config.json").read_text())["steps"] == 6
 
 
 def test_resuming_on_a_text_whose_vocabulary_changed_is_refused(capsys, tmp_path, text):
     edited = tmp_path / "corpus.txt"
-    edited.write_text(open(text, encoding="utf-8").read(), encoding="utf-8")
+    edited.write_text(Path(text).read_text(encoding="utf-8"), encoding="utf-8")
     out = str(tmp_path / "run")
     assert run(capsys, "train", "--text", str(edited), "--out", out, "--steps", "2", *TINY)[0] == 0
     edited.write_text(edited.read_text(encoding="utf-8") + "é", encoding="utf-8")  # a new character
@@ -117,7 +118,7 @@ def test_a_non_finite_first_update_says_there_is_no_checkpoint_and_how_to_go_on(
 def test_resuming_a_default_corpus_run_with_a_text_names_the_default_corpus(capsys, tmp_path, text):
     out = str(tmp_path / "run")
     os.makedirs(out)
-    json.dump({"steps": 5}, open(os.path.join(out, "config.json"), "w"))  # --text null: the stdlib
+    Path(out, "config.json").write_text(json.dumps({"steps": 5}))  # --text null: the stdlib
     one_line_error(capsys, "train", "--out", out, "--resume", "--text", text,
                    match=f"--text {text} does not match the run's the stdlib sources")
 
@@ -143,7 +144,7 @@ def checkpoint_template(out):
     from jaxrnn.app import corpus
     from jaxrnn.app.model import build_model, state_shapes
 
-    config = json.load(open(os.path.join(out, "config.json")))
+    config = json.loads(Path(out, "config.json").read_text())
     return state_shapes(build_model(config, corpus.Vocab(config["vocab"]).size), config)
 
 
@@ -165,7 +166,7 @@ def test_temporary_files_of_a_killed_save_are_removed(capsys, tmp_path, text):
     out = str(tmp_path / "run")
     assert run(capsys, "train", "--text", text, "--out", out, "--steps", "3", *TINY)[0] == 0
     stale = os.path.join(out, "ckpt-00000004.msgpack.tmp-99999")
-    open(stale, "wb").write(b"half a checkpoint")
+    Path(stale).write_bytes(b"half a checkpoint")
     assert run(capsys, "train", "--out", out, "--resume", "--steps", "4")[0] == 0
     assert not os.path.exists(stale)
 
@@ -180,7 +181,7 @@ def test_metadata_writes_are_atomic(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(rundir.RunDirError, match=f"{path}: cannot write: disk full"):
         rundir.write_json(path, {"hidden": 32})
-    assert json.load(open(path)) == {"hidden": 16} and os.listdir(tmp_path) == ["config.json"]
+    assert json.loads(Path(path).read_text()) == {"hidden": 16} and os.listdir(tmp_path) == ["config.json"]
 
 
 def test_metrics_with_a_blank_or_cut_last_line_resume(capsys, tmp_path, text):
