@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrnn import _checks, precision
+from jaxrnn._compile import compiled
 from jaxrnn.driver import padding
 from jaxrnn.driver.newton import Newton, NewtonInfo, newton
 from jaxrnn.driver.associative import Associative, associative, check_linear
@@ -149,7 +150,17 @@ def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
         resets = _check_resets(resets, steps)
     state = precision.policy(getattr(cell, "compute_dtype", None), xs, params).state
     _check_step(cell, params, xs, carry, state)
-    return evaluate(cell, params, xs, carry, seq_length, reverse, unroll, method, resets, state)
+    if not _by_value(cell):  # its identity would key the compiled program: run it op by op
+        return evaluate(params, xs, carry, seq_length, resets, cell=cell, reverse=reverse, unroll=unroll,
+                        method=method, state=state)
+    return compiled(evaluate, params, xs, carry, seq_length, resets, cell=cell, reverse=reverse, unroll=unroll,
+                    method=method, state=state)
+
+
+def _by_value(cell) -> bool:
+    """Whether ``cell`` is a frozen dataclass (hashed by its fields, as jaxrnn's cells are)."""
+    params = getattr(type(cell), "__dataclass_params__", None)
+    return params is not None and params.frozen
 
 
 def _shapes(tree):
@@ -176,7 +187,7 @@ def _check_step(cell, params, xs, carry, state) -> None:
             raise TypeError(f"cell.apply must return a floating carry, got {leaf.dtype}")
 
 
-def evaluate(cell, params, xs, carry, seq_length, reverse, unroll, method, resets, state):
+def evaluate(params, xs, carry, seq_length, resets, *, cell, reverse, unroll, method, state):
     """:func:`scan` on checked arguments: ``method`` an evaluated option (``"sequential"``, an
     :class:`Associative` or a :class:`Newton`), ``state`` the state dtype of the carry.
 

@@ -24,7 +24,8 @@ def run(network, params, x, state, lengths, row_keys, policy):
       ((5, 2, 4), (1, 2, 4))
     """
     def runner(cell, params, xs, carries, length, reverses, unroll):
-        return tuple(evaluate(cell, p, xs, c, length, r, unroll, "sequential", None, policy.state)[:2]
+        return tuple(evaluate(p, xs, c, length, None, cell=cell, reverse=r, unroll=unroll, method="sequential",
+                              state=policy.state)[:2]
                      for p, c, r in zip(params, carries, reverses))
 
     def row(x_b, state_b, length_b, key_b):

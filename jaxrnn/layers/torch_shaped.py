@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrnn import _checks, engines, precision
+from jaxrnn._compile import compiled
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
 from jaxrnn.combinators import (
     MERGE_MODES,
@@ -173,7 +174,8 @@ class _TorchShaped:
         state = self._state(hx, batch, batched, policy.state)
         network = self.network()
         engine = engines.select(self.engine, network, policy, row_keys is not None, batch, steps)
-        out, state = engine.run(network, params, x, state, lengths, row_keys, policy)
+        out, state = compiled(run_engine, params, x, state, lengths, row_keys, engine=engine, network=network,
+                              policy=policy)
         return out, self._torch_form(state)
 
     def initial_state(self, batch_size=None, dtype=jnp.float32):
@@ -270,6 +272,12 @@ class _TorchShaped:
             tensors.append((t if batched else t[:, None]).astype(dtype))
         return treedef.unflatten(tensors)
 
+
+
+def run_engine(params, x, state, lengths, row_keys, *, engine, network, policy):
+    """``engine.run`` (see :mod:`jaxrnn.engines`) as :func:`jaxrnn._compile.compiled` calls it: the
+    arrays first, the static engine, network and policy by keyword."""
+    return engine.run(network, params, x, state, lengths, row_keys, policy)
 
 @dataclasses.dataclass(frozen=True)
 class RNN(_TorchShaped):
