@@ -72,7 +72,29 @@ class Block:
     (``x: (B, T, D)`` with padded steps zeroed, ``w`` the params under the precision policy,
     ``method`` the field or ``"recurrent"`` for :meth:`step`, handed to the block's op)."""
 
+    d_model: int
+    method: str
+    compute_dtype: Any
+    conv_size: int
     methods: tuple = ("recurrent",)
+    matrices: tuple = ()
+
+    @property
+    def conv_channels(self) -> int:
+        """C, the channels of the block's convolution."""
+        raise NotImplementedError
+
+    def param_shapes(self) -> dict:
+        """``{name: shape}`` of the block's params."""
+        raise NotImplementedError
+
+    def recurrent_zeros(self, batch: int, dtype) -> Any:
+        """The recurrence's zero state for ``batch`` rows."""
+        raise NotImplementedError
+
+    def forward(self, w: dict, x, state: BlockState, rows: Rows, method: str) -> tuple[Array, BlockState]:
+        """``x: (B, T, D)`` (padded steps zero) -> ``(y: (B, T, D), state)``."""
+        raise NotImplementedError
 
     def validate(self) -> None:
         """Checks the fields every block has (call from ``__post_init__``)."""

@@ -28,7 +28,7 @@ class GatedDeltaNet(common.Block):
     Args:
       d_model: D, the input and output features.
       num_heads: H.
-      head_dim: K, the key dim per head (``None``: ``max(1, d_model // num_heads)``).
+      head_dim: K, the key dim per head (``None``: ``max(1, d_model // num_heads)``; ``key_dim`` is K).
       expand_v: the value dim per head is ``V = head_dim * expand_v`` (an integer).
       decay: ``False`` drops the decay gate (``g = None``): DeltaNet.
       use_gate: the output gate (``g_proj``) of the gated RMSNorm; ``False``: RMSNorm alone.
@@ -76,29 +76,33 @@ class GatedDeltaNet(common.Block):
     def __post_init__(self):
         self.validate()
         common.check_sizes(num_heads=self.num_heads, conv_size=self.conv_size, chunk_size=self.chunk_size)
-        if self.head_dim is None:
-            object.__setattr__(self, "head_dim", max(1, self.d_model // self.num_heads))
-        _checks.positive_int("head_dim", self.head_dim)
+        if self.head_dim is not None:
+            _checks.positive_int("head_dim", self.head_dim)
         for name in ("decay", "use_gate", "allow_neg_eigval", "conv_bias"):
             _checks.boolean(name, getattr(self, name))
-        value = self.head_dim * self.expand_v
+        value = self.key_dim * self.expand_v
         if isinstance(self.expand_v, bool) or not isinstance(self.expand_v, (int, float)) or value < 1 \
                 or value != int(value):
-            raise ValueError(f"expand_v must make head_dim * expand_v a positive integer (head_dim={self.head_dim}), "
+            raise ValueError(f"expand_v must make head_dim * expand_v a positive integer (head_dim={self.key_dim}), "
                              f"got {self.expand_v!r}")
+
+    @property
+    def key_dim(self) -> int:
+        """K, the key dim per head (``head_dim`` or its default)."""
+        return max(1, self.d_model // self.num_heads) if self.head_dim is None else self.head_dim
 
     @property
     def value_dim(self) -> int:
         """V, the value dim per head."""
-        return int(self.head_dim * self.expand_v)
+        return int(self.key_dim * self.expand_v)
 
     @property
     def conv_channels(self) -> int:
-        return self.num_heads * (2 * self.head_dim + self.value_dim)
+        return self.num_heads * (2 * self.key_dim + self.value_dim)
 
     def param_shapes(self) -> dict:
         """``{name: shape}`` of the params."""
-        d, hk, hv, h = self.d_model, self.num_heads * self.head_dim, self.num_heads * self.value_dim, self.num_heads
+        d, hk, hv, h = self.d_model, self.num_heads * self.key_dim, self.num_heads * self.value_dim, self.num_heads
         shapes = {"q_proj": (hk, d), "k_proj": (hk, d), "v_proj": (hv, d), "b_proj": (h, d),
                   "conv1d": (self.conv_channels, self.conv_size), "o_norm": (self.value_dim,), "o_proj": (d, hv)}
         if self.conv_bias:
@@ -129,12 +133,12 @@ class GatedDeltaNet(common.Block):
 
     def recurrent_zeros(self, batch: int, dtype):
         """Zeros ``(B, H, K, V)``."""
-        return jnp.zeros((batch, self.num_heads, self.head_dim, self.value_dim), dtype)
+        return jnp.zeros((batch, self.num_heads, self.key_dim, self.value_dim), dtype)
 
     def forward(self, w: dict, x, state: BlockState, rows: common.Rows, method: str):
         """See the class docstring; ``x: (B, T, D)`` -> ``(y: (B, T, D), state)``."""
         batch, steps, _ = x.shape
-        h, kd, vd = self.num_heads, self.head_dim, self.value_dim
+        h, kd, vd = self.num_heads, self.key_dim, self.value_dim
         qkv = common.linear(x, jnp.concatenate([w["q_proj"], w["k_proj"], w["v_proj"]]))
         qkv, conv = common.causal_conv(qkv, w["conv1d"], w.get("conv1d_bias"), state.conv, rows.lengths, rows.start)
         q, k, v = common.split(jax.nn.silu(qkv), (h * kd, h * kd, h * vd))

@@ -42,7 +42,7 @@ class GriffinBlock(common.Block):
     Args:
       d_model: D, the input and output features (recurrentgemma's ``width``).
       num_heads: the blocks of the gates (divides ``lru_width``).
-      lru_width: L, the recurrence's channels (``None``: ``d_model``).
+      lru_width: L, the recurrence's channels (``None``: ``d_model``; ``width`` is L).
       conv_size: the width of the short convolution (recurrentgemma's ``conv1d_temporal_width``).
       method: the op's method: ``"auto"``, ``"recurrent"``, ``"associative"``.
       compute_dtype: as the classic layers (:mod:`jaxrnn.precision`).
@@ -75,19 +75,23 @@ class GriffinBlock(common.Block):
     def __post_init__(self):
         self.validate()
         common.check_sizes(num_heads=self.num_heads, conv_size=self.conv_size)
-        if self.lru_width is None:
-            object.__setattr__(self, "lru_width", self.d_model)
-        _checks.positive_int("lru_width", self.lru_width)
-        if self.lru_width % self.num_heads:
-            raise ValueError(f"lru_width ({self.lru_width}) must be divisible by num_heads, got {self.num_heads}")
+        if self.lru_width is not None:
+            _checks.positive_int("lru_width", self.lru_width)
+        if self.width % self.num_heads:
+            raise ValueError(f"lru_width ({self.width}) must be divisible by num_heads, got {self.num_heads}")
+
+    @property
+    def width(self) -> int:
+        """L, the recurrence's channels (``lru_width`` or its default ``d_model``)."""
+        return self.d_model if self.lru_width is None else self.lru_width
 
     @property
     def conv_channels(self) -> int:
-        return self.lru_width
+        return self.width
 
     def param_shapes(self) -> dict:
         """``{name: shape}`` of the params."""
-        d, lw, h = self.d_model, self.lru_width, self.num_heads
+        d, lw, h = self.d_model, self.width, self.num_heads
         gate = (h, lw // h, lw // h)
         return {"linear_y": (lw, d), "linear_y_bias": (lw,), "linear_x": (lw, d), "linear_x_bias": (lw,),
                 "conv_1d": (lw, self.conv_size), "conv_1d_bias": (lw,), "input_gate": gate, "input_gate_bias": (lw,),
@@ -102,13 +106,13 @@ class GriffinBlock(common.Block):
         for k, name in zip(keys, ("linear_y", "linear_x", "input_gate", "a_gate", "linear_out")):
             shape = params[name].shape
             params[name] = jax.random.normal(k, shape, jnp.float32) / math.sqrt(shape[-1])
-        params["conv_1d"] = jax.random.normal(keys[5], (self.lru_width, self.conv_size)) * math.sqrt(0.01 / self.conv_size)
-        params["a_param"] = RGLRUCell(self.lru_width).init(keys[6])["a_param"]
+        params["conv_1d"] = jax.random.normal(keys[5], (self.width, self.conv_size)) * math.sqrt(0.01 / self.conv_size)
+        params["a_param"] = RGLRUCell(self.width).init(keys[6])["a_param"]
         return params
 
     def recurrent_zeros(self, batch: int, dtype) -> GriffinState:
         """``h`` zeros ``(B, L)``, ``started`` False ``(B,)``."""
-        return GriffinState(jnp.zeros((batch, self.lru_width), dtype), jnp.zeros((batch,), bool))
+        return GriffinState(jnp.zeros((batch, self.width), dtype), jnp.zeros((batch,), bool))
 
     def forward(self, w: dict, x, state: BlockState, rows: common.Rows, method: str):
         """See the class docstring; ``x: (B, T, D)`` -> ``(out: (B, T, D), state)``."""

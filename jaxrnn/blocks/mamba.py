@@ -30,7 +30,7 @@ class Mamba(common.Block):
       d_state: N, the state entries per channel.
       expand_factor: E / D.
       d_conv: the width of the short convolution (>= 1).
-      dt_rank: the rank of the step-size projection (``None``: ``ceil(d_model / 16)``).
+      dt_rank: the rank of the step-size projection (``None``: ``ceil(d_model / 16)``; ``rank`` is it).
       bias: whether ``in_proj`` and ``out_proj`` have biases.
       conv_bias: whether the convolution has a bias.
       method: the op's method (:func:`jaxrnn.ops.selective_scan`): ``"auto"``, ``"recurrent"``,
@@ -67,11 +67,15 @@ class Mamba(common.Block):
     def __post_init__(self):
         self.validate()
         common.check_sizes(d_state=self.d_state, expand_factor=self.expand_factor, d_conv=self.d_conv)
-        if self.dt_rank is None:
-            object.__setattr__(self, "dt_rank", math.ceil(self.d_model / 16))
-        _checks.positive_int("dt_rank", self.dt_rank)
+        if self.dt_rank is not None:
+            _checks.positive_int("dt_rank", self.dt_rank)
         _checks.boolean("bias", self.bias)
         _checks.boolean("conv_bias", self.conv_bias)
+
+    @property
+    def rank(self) -> int:
+        """The rank of the step-size projection (``dt_rank`` or its default ``ceil(d_model / 16)``)."""
+        return math.ceil(self.d_model / 16) if self.dt_rank is None else self.dt_rank
 
     @property
     def d_inner(self) -> int:
@@ -88,7 +92,7 @@ class Mamba(common.Block):
 
     def param_shapes(self) -> dict:
         """``{name: shape}`` of the params."""
-        d, e, n, r = self.d_model, self.d_inner, self.d_state, self.dt_rank
+        d, e, n, r = self.d_model, self.d_inner, self.d_state, self.rank
         shapes = {"in_proj": (2 * e, d), "conv1d": (e, self.d_conv), "x_proj": (r + 2 * n, e), "dt_proj": (e, r),
                   "dt_proj_bias": (e,), "A_log": (e, n), "D": (e,), "out_proj": (d, e)}
         if self.conv_bias:
@@ -102,7 +106,7 @@ class Mamba(common.Block):
         uniform in ``+-dt_rank^-1/2``, ``dt_proj_bias = softplus^-1(dt)`` with ``dt`` log-uniform in
         ``[0.001, 0.1]``, ``A_log[:, n] = log(n + 1)`` (S4D-real), ``D = 1``."""
         keys = jax.random.split(_checks.prng_key("key", key), 8)
-        d, e, n, r = self.d_model, self.d_inner, self.d_state, self.dt_rank
+        d, e, n, r = self.d_model, self.d_inner, self.d_state, self.rank
         params = {"in_proj": common.linear_init(keys[0], 2 * e, d),
                   "x_proj": common.linear_init(keys[2], r + 2 * n, e),
                   "dt_proj": common.uniform(keys[3], (e, r), r ** -0.5),
@@ -126,7 +130,7 @@ class Mamba(common.Block):
         x, z = common.split(common.linear(u, w["in_proj"], w.get("in_proj_bias")), (self.d_inner, self.d_inner))
         x, conv = common.causal_conv(x, w["conv1d"], w.get("conv1d_bias"), state.conv, rows.lengths, rows.start)
         x = jax.nn.silu(x)
-        dt, b, c = common.split(common.linear(x, w["x_proj"]), (self.dt_rank, self.d_state, self.d_state))
+        dt, b, c = common.split(common.linear(x, w["x_proj"]), (self.rank, self.d_state, self.d_state))
         dt = jax.nn.softplus(common.linear(dt, w["dt_proj"], w["dt_proj_bias"]))
         y, h = ops.selective_scan(x, dt, -jnp.exp(w["A_log"]), b, c, w["D"], initial_state=state.recurrent,
                                   seq_lengths=rows.lengths, resets=rows.resets, method=method)

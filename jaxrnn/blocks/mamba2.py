@@ -33,7 +33,7 @@ class Mamba2(common.Block):
       d_model: D, the input and output features.
       state_size: N, the state entries per head and channel (``d_state``).
       expand: I / D.
-      head_dim: P (``None``: ``gcd(I, 64)``); H = I / P heads.
+      head_dim: P (``None``: ``gcd(I, 64)``; ``head_size`` is P); H = I / P heads (``num_heads``).
       n_groups: G, the groups of ``B`` and ``C`` (and of the norm); divides H.
       conv_size: the width of the short convolution (``conv_kernel``).
       conv_bias: whether the convolution has a bias.
@@ -76,13 +76,12 @@ class Mamba2(common.Block):
         self.validate()
         common.check_sizes(state_size=self.state_size, expand=self.expand, n_groups=self.n_groups,
                            conv_size=self.conv_size, chunk_size=self.chunk_size)
-        if self.head_dim is None:
-            object.__setattr__(self, "head_dim", math.gcd(self.d_inner, 64))
-        _checks.positive_int("head_dim", self.head_dim)
+        if self.head_dim is not None:
+            _checks.positive_int("head_dim", self.head_dim)
         _checks.boolean("conv_bias", self.conv_bias)
         _checks.boolean("bias", self.bias)
-        if self.d_inner % self.head_dim:
-            raise ValueError(f"head_dim must divide expand * d_model = {self.d_inner}, got {self.head_dim}")
+        if self.d_inner % self.head_size:
+            raise ValueError(f"head_dim must divide expand * d_model = {self.d_inner}, got {self.head_size}")
         if self.num_heads % self.n_groups:
             raise ValueError(f"n_groups must divide the number of heads {self.num_heads}, got {self.n_groups}")
 
@@ -93,8 +92,13 @@ class Mamba2(common.Block):
 
     @property
     def num_heads(self) -> int:
-        """H = I / head_dim."""
-        return self.d_inner // self.head_dim
+        """H = I / P."""
+        return self.d_inner // self.head_size
+
+    @property
+    def head_size(self) -> int:
+        """P, the channels per head (``head_dim`` or its default ``gcd(I, 64)``)."""
+        return math.gcd(self.d_inner, 64) if self.head_dim is None else self.head_dim
 
     @property
     def conv_channels(self) -> int:
@@ -132,12 +136,12 @@ class Mamba2(common.Block):
 
     def recurrent_zeros(self, batch: int, dtype):
         """Zeros ``(B, H, N, P)``."""
-        return jnp.zeros((batch, self.num_heads, self.state_size, self.head_dim), dtype)
+        return jnp.zeros((batch, self.num_heads, self.state_size, self.head_size), dtype)
 
     def forward(self, w: dict, u, state: BlockState, rows: common.Rows, method: str):
         """See the class docstring; ``u: (B, T, D)`` -> ``(out: (B, T, D), state)``."""
         batch, steps, _ = u.shape
-        i, h, g, n, p = self.d_inner, self.num_heads, self.n_groups, self.state_size, self.head_dim
+        i, h, g, n, p = self.d_inner, self.num_heads, self.n_groups, self.state_size, self.head_size
         z, xbc, dt = common.split(common.linear(u, w["in_proj"], w.get("in_proj_bias")), (i, self.conv_channels, h))
         xbc, conv = common.causal_conv(xbc, w["conv1d"], w.get("conv1d_bias"), state.conv, rows.lengths, rows.start)
         x, b, c = common.split(jax.nn.silu(xbc), (i, g * n, g * n))

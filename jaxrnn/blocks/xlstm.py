@@ -18,12 +18,10 @@ from jaxrnn.cells.slstm import SLSTMCell, SLSTMState
 from jaxrnn.ops import common as ops_common
 
 
-def _heads(name: str, heads, width: int) -> int:
-    """``heads``, or ``gcd(width, 4)`` (xlstm's 4 where it divides) when ``None``; checked to divide."""
-    heads = math.gcd(width, 4) if heads is None else _checks.positive_int(name, heads)
-    if width % heads:
-        raise ValueError(f"{name} must divide {width}, got {heads}")
-    return heads
+def _divides(name: str, value, width: int) -> None:
+    """Raises naming ``name`` unless ``value`` is an int >= 1 dividing ``width``."""
+    if width % _checks.positive_int(name, value):
+        raise ValueError(f"{name} must divide {width}, got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +38,11 @@ class MLSTMBlock(common.Block):
 
     Args:
       d_model: D, the input and output features.
-      num_heads: NH, the mLSTM heads (divide ``inner_dim``; ``None``: ``gcd(inner_dim, 4)``).
-      inner_dim: E (``None``: xlstm's default ``2 * d_model`` rounded up to a multiple of 64).
+      num_heads: NH, the mLSTM heads (divides E).
+      inner_dim: E (``None``: xlstm's default ``2 * d_model`` rounded up to a multiple of 64;
+        ``d_inner`` is E).
       conv_size: the width of the short convolution.
-      qkv_blocksize: the block size of the head-wise q, k, v projections (divides ``inner_dim``).
+      qkv_blocksize: the block size of the head-wise q, k, v projections (divides E).
       bias: whether the projections have biases (xlstm's ``bias``).
       method: the op's method (:func:`jaxrnn.ops.mlstm`): ``"auto"``, ``"recurrent"``,
         ``"chunked"``; chunk_size: its chunk.
@@ -66,7 +65,7 @@ class MLSTMBlock(common.Block):
     """
 
     d_model: int
-    num_heads: int | None = None
+    num_heads: int = 4
     inner_dim: int | None = None
     conv_size: int = 4
     qkv_blocksize: int = 4
@@ -81,20 +80,24 @@ class MLSTMBlock(common.Block):
     def __post_init__(self):
         self.validate()
         common.check_sizes(conv_size=self.conv_size, qkv_blocksize=self.qkv_blocksize, chunk_size=self.chunk_size)
-        if self.inner_dim is None:
-            object.__setattr__(self, "inner_dim", 64 * math.ceil(2 * self.d_model / 64))
-        _checks.positive_int("inner_dim", self.inner_dim)
-        object.__setattr__(self, "num_heads", _heads("num_heads", self.num_heads, self.inner_dim))
-        _heads("qkv_blocksize", self.qkv_blocksize, self.inner_dim)
+        if self.inner_dim is not None:
+            _checks.positive_int("inner_dim", self.inner_dim)
+        _divides("num_heads", self.num_heads, self.d_inner)
+        _divides("qkv_blocksize", self.qkv_blocksize, self.d_inner)
         _checks.boolean("bias", self.bias)
 
     @property
+    def d_inner(self) -> int:
+        """E (``inner_dim`` or its default)."""
+        return 64 * math.ceil(2 * self.d_model / 64) if self.inner_dim is None else self.inner_dim
+
+    @property
     def conv_channels(self) -> int:
-        return self.inner_dim
+        return self.d_inner
 
     def param_shapes(self) -> dict:
         """``{name: shape}`` of the params."""
-        d, e, nh, bs = self.d_model, self.inner_dim, self.num_heads, self.qkv_blocksize
+        d, e, nh, bs = self.d_model, self.d_inner, self.num_heads, self.qkv_blocksize
         shapes = {"proj_up": (2 * e, d), "conv1d": (e, self.conv_size), "conv1d_bias": (e,),
                   "q_proj": (e // bs, bs, bs), "k_proj": (e // bs, bs, bs), "v_proj": (e // bs, bs, bs),
                   "igate": (nh, 3 * e), "igate_bias": (nh,), "fgate": (nh, 3 * e), "fgate_bias": (nh,),
@@ -110,7 +113,7 @@ class MLSTMBlock(common.Block):
         forget-gate biases linearly spaced in ``[3, 6]``, input-gate biases normal (std 0.1), unit
         gain and skip, zero biases."""
         keys = jax.random.split(_checks.prng_key("key", key), 7)
-        d, e = self.d_model, self.inner_dim
+        d, e = self.d_model, self.d_inner
         small = math.sqrt(2 / (5 * d))
         params = {name: jnp.zeros(shape, jnp.float32) for name, shape in self.param_shapes().items()}
         for k, name in zip(keys, ("proj_up", "q_proj", "k_proj", "v_proj")):
@@ -124,13 +127,13 @@ class MLSTMBlock(common.Block):
 
     def recurrent_zeros(self, batch: int, dtype):
         """Zeros ``(C: (B, NH, DH, DH), n: (B, NH, DH), m: (B, NH))``."""
-        nh, dh = self.num_heads, self.inner_dim // self.num_heads
+        nh, dh = self.num_heads, self.d_inner // self.num_heads
         return (jnp.zeros((batch, nh, dh, dh), dtype), jnp.zeros((batch, nh, dh), dtype), jnp.zeros((batch, nh), dtype))
 
     def forward(self, w: dict, u, state: BlockState, rows: common.Rows, method: str):
         """See the class docstring; ``u: (B, T, D)`` -> ``(out: (B, T, D), state)``."""
         batch, steps, _ = u.shape
-        e, nh = self.inner_dim, self.num_heads
+        e, nh = self.d_inner, self.num_heads
         x, z = common.split(common.linear(u, w["proj_up"], w.get("proj_up_bias")), (e, e))
         c, conv = common.causal_conv(x, w["conv1d"], w["conv1d_bias"], state.conv, rows.lengths, rows.start)
         c = jax.nn.silu(c)
@@ -176,8 +179,8 @@ class SLSTMBlock(common.Block):
 
     Args:
       d_model: D, the input and output features (the cell's hidden size).
-      num_heads: NH, the heads of the projections, the recurrent matrix and the norm (divide
-        ``d_model``; ``None``: ``gcd(d_model, 4)``).
+      num_heads: NH, the heads of the projections, the recurrent matrix and the norm (divides
+        ``d_model``; ``None``: ``gcd(d_model, 4)``, xlstm's 4 where it divides; ``heads`` is NH).
       conv_size: the width of the short convolution.
       method: ``"auto"`` or ``"recurrent"`` (a scan of the cell's step).
       compute_dtype: as the classic layers (:mod:`jaxrnn.precision`).
@@ -207,7 +210,13 @@ class SLSTMBlock(common.Block):
     def __post_init__(self):
         self.validate()
         common.check_sizes(conv_size=self.conv_size)
-        object.__setattr__(self, "num_heads", _heads("num_heads", self.num_heads, self.d_model))
+        if self.num_heads is not None:
+            _divides("num_heads", self.num_heads, self.d_model)
+
+    @property
+    def heads(self) -> int:
+        """NH (``num_heads`` or its default)."""
+        return math.gcd(self.d_model, 4) if self.num_heads is None else self.num_heads
 
     @property
     def conv_channels(self) -> int:
@@ -216,11 +225,11 @@ class SLSTMBlock(common.Block):
     @property
     def cell(self) -> SLSTMCell:
         """The sLSTM cell the block runs."""
-        return SLSTMCell(self.d_model, self.num_heads, compute_dtype=self.compute_dtype)
+        return SLSTMCell(self.d_model, self.heads, compute_dtype=self.compute_dtype)
 
     def param_shapes(self) -> dict:
         """``{name: shape}`` of the params."""
-        d, nh = self.d_model, self.num_heads
+        d, nh = self.d_model, self.heads
         block = (nh, d // nh, d // nh)
         return {"conv1d": (d, self.conv_size), "conv1d_bias": (d,), "i_proj": block, "f_proj": block, "z_proj": block,
                 "o_proj": block, "w_hh": (nh, 4 * d // nh, d // nh), "b_ih": (4 * d,), "group_norm": (d,)}
@@ -230,14 +239,14 @@ class SLSTMBlock(common.Block):
         recurrent blocks, forget-gate biases of the power law of xlstm's ``powerlaw_blockdependent``
         (one block), zero other biases, unit gain."""
         keys = jax.random.split(_checks.prng_key("key", key), 5)
-        d, dh = self.d_model, self.d_model // self.num_heads
+        d, dh = self.d_model, self.d_model // self.heads
         params = {name: jnp.zeros(shape, jnp.float32) for name, shape in self.param_shapes().items()}
         for k, name in zip(keys, ("i_proj", "f_proj", "z_proj", "o_proj")):
             params[name] = math.sqrt(2 / (5 * d)) * jax.random.normal(k, params[name].shape)
         params["conv1d"], params["conv1d_bias"] = common.conv_init(keys[4], d, self.conv_size)
         ratio = jnp.arange(dh, dtype=jnp.float32) / (dh - 1.0) if dh > 1 else jnp.zeros((1,))
         forget = -(-5.0 + 12.0 * ratio ** 0.3)
-        params["b_ih"] = params["b_ih"].at[d:2 * d].set(jnp.tile(forget, self.num_heads))
+        params["b_ih"] = params["b_ih"].at[d:2 * d].set(jnp.tile(forget, self.heads))
         params["group_norm"] = jnp.ones((d,), jnp.float32)
         return params
 
@@ -259,5 +268,5 @@ class SLSTMBlock(common.Block):
         gi = cell.blocks(gates + cw["b_in"])
         h, recurrent = ops_common.recurrent(_PrecomputedGates(cell), gi, state.recurrent, rows.lengths, rows.resets,
                                             cw)
-        out = common.head_layer_norm(h.reshape(batch, steps, self.num_heads, d // self.num_heads), w["group_norm"])
+        out = common.head_layer_norm(h.reshape(batch, steps, self.heads, d // self.heads), w["group_norm"])
         return out.reshape(batch, steps, d), BlockState(conv, recurrent)

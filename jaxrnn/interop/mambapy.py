@@ -33,7 +33,7 @@ def from_mambapy(block) -> tuple[Mamba, dict]:
     Examples:
       >>> from mambapy.mamba import MambaBlock, MambaConfig
       >>> layer, params = from_mambapy(MambaBlock(MambaConfig(d_model=16, n_layers=1)))
-      >>> layer.d_inner, layer.dt_rank, params["A_log"].shape
+      >>> layer.d_inner, layer.rank, params["A_log"].shape
       (32, 1, (32, 16))
     """
     config = getattr(block, "config", None)

@@ -9,11 +9,10 @@ import jax
 from jaxrnn import blocks
 from tests.helpers import randomized
 
-# Each block family at d_model 8, with the options that change its math spread over the variants.
+# Each block family at d_model 8 (DeltaNet, decay=False, is GatedDeltaNet's op without a gate: its peer test).
 BLOCKS = {
-    "gated_deltanet": lambda: blocks.GatedDeltaNet(8, num_heads=2, head_dim=4, chunk_size=4),
-    "deltanet": lambda: blocks.GatedDeltaNet(8, num_heads=2, head_dim=4, expand_v=1.0, decay=False, use_gate=False,
-                                             allow_neg_eigval=True, conv_bias=True, chunk_size=4),
+    "gated_deltanet": lambda: blocks.GatedDeltaNet(8, num_heads=2, head_dim=4, allow_neg_eigval=True, conv_bias=True,
+                                                   chunk_size=4),
     "mamba": lambda: blocks.Mamba(8, d_state=4, d_conv=3),
     "griffin": lambda: blocks.GriffinBlock(8, num_heads=2, lru_width=6),
     "mamba2": lambda: blocks.Mamba2(8, state_size=4, head_dim=4, n_groups=2, chunk_size=4),

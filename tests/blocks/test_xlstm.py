@@ -2,8 +2,6 @@
 (the mixers of its ``mLSTMBlock`` and ``sLSTMBlock``), which run natively on CPU: forward, the mLSTM's
 step with its state, the sLSTM (vanilla backend) with its last state."""
 
-import dataclasses
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -57,11 +55,10 @@ def test_mlstm_block_equals_xlstm_forward_and_step():
             stepped.append(y_t[:, 0])
     close(torch.stack(stepped, 1).numpy(), want.numpy(), 1e-5)  # xlstm's parallel and recurrent forms agree
     c, n, m = (s.numpy() for s in mlstm_state)
-    scale = np.sqrt(block.inner_dim // block.num_heads)  # xlstm's state holds k / sqrt(DH)
-    for method in ("chunked", "recurrent"):
-        y, state = dataclasses.replace(block, method=method).apply(mlstm_params(layer), jnp.asarray(x.numpy()))
-        close(y, want.numpy(), 1e-5)
-        close(state.recurrent, (c * scale, n[..., 0] * scale, m[..., 0, 0]), 1e-5)
+    scale = np.sqrt(block.d_inner // block.num_heads)  # xlstm's state holds k / sqrt(DH)
+    y, state = block.apply(mlstm_params(layer), jnp.asarray(x.numpy()))  # chunked (step, recurrent, equals apply)
+    close(y, want.numpy(), 1e-5)
+    close(state.recurrent, (c * scale, n[..., 0] * scale, m[..., 0, 0]), 1e-5)
     close(state.conv, conv_state[0].numpy()[:, 1:], 1e-6)
 
 
