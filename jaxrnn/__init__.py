@@ -3,7 +3,7 @@
 Cells are pure functions on one example, :func:`scan` runs them over time, combinators stack
 them, and :class:`RNN`, :class:`LSTM`, :class:`GRU` are shaped like ``torch.nn``. The folders are
 the layers of the design: ``cells`` -> ``driver`` (and ``ops``) -> ``combinators`` -> ``layers`` (run by
-``engines``) -> ``interop`` -> ``train``; the ``jaxrnn`` command lives apart in ``app``.
+``engines``) and ``blocks`` -> ``interop`` -> ``train``; the ``jaxrnn`` command lives apart in ``app``.
 
 The public names load on first use (PEP 562), so ``import jaxrnn`` and the ``jaxrnn`` command's
 ``--help`` do not wait for jax; type checkers read the imports below instead.
@@ -26,6 +26,7 @@ __all__ = ["GRU", "LSTM", "RNN", "Associative", "Bidirectional", "Cell", "ElmanC
 
 if TYPE_CHECKING:
     from jaxrnn import (
+        blocks as blocks,
         cells as cells,
         combinators as combinators,
         driver as driver,
@@ -63,7 +64,7 @@ else:
         "jaxrnn.layers.inspection": ("param_count", "summary"),
         "jaxrnn.app.model": ("load_run",),  # a trained run of the jaxrnn command, as data
     }
-    _MODULES = ("cells", "combinators", "driver", "engines", "interop", "layers", "ops", "precision", "train")
+    _MODULES = ("blocks", "cells", "combinators", "driver", "engines", "interop", "layers", "ops", "precision", "train")
     _WHERE = {name: module for module, names in _SOURCES.items() for name in names}
 
     def __getattr__(name):
