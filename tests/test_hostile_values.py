@@ -103,7 +103,7 @@ def test_min_cells_name_missing_params(cell, method):
 
 def test_from_torch_names_an_object_that_is_not_a_torch_module_and_reads_pruned_weights():
     import torch
-    import torch.nn.utils.prune as prune
+    from torch.nn.utils import prune
 
     from jaxrnn.interop import from_torch
 

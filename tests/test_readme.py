@@ -20,7 +20,7 @@ def _python_blocks(section=None):
         start = text.index(section)
         end = text.find("\n## ", start + len(section))
         text = text[start:end if end >= 0 else None]
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
 BLOCKS = _python_blocks()
@@ -37,14 +37,14 @@ def test_readme_python_block_runs_on_its_own(index, tmp_path):
     block = BLOCKS[index]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "jax")}
     proc = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
     assert proc.returncode == 0, f"README python block {index} failed:\n{block}\n{proc.stderr[-3000:]}"
     for marker, expected in EXPECTED.items():
         if marker in block:
             for text in expected:
                 assert text in proc.stdout, proc.stdout
     if "make_bptt_step" in block:  # the training loop's printed losses fall
-        losses = [float(m) for m in re.findall(r"^\d+ (\d+\.\d+)$", proc.stdout, flags=re.M)]
+        losses = [float(m) for m in re.findall(r"^\d+ (\d+\.\d+)$", proc.stdout, flags=re.MULTILINE)]
         assert len(losses) == 4 and losses[-1] < losses[0], proc.stdout
 
 
@@ -61,7 +61,7 @@ def test_training_loop_example_is_short_and_uses_the_train_step():
 
 def test_quickstart_commands():
     text = README.read_text()
-    blocks = re.findall(r"```bash\n(.*?)```", text.split("## Quickstart", 1)[1], re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", text.split("## Quickstart", 1)[1], re.DOTALL)
     assert blocks[0].strip() == "pip install . && jaxrnn train"
     assert blocks[1].strip() == 'pip install torch==2.13.0 && pip install ".[test,peers]" && python -m pytest -q -n auto'
     ci = (ROOT / ".ci" / "run").read_text()  # CI installs and runs what the README says

@@ -146,7 +146,7 @@ def test_init_dtype_float64():
     with jax.enable_x64(True):
         params = jaxrnn.GRUCell(4).init(jax.random.key(0), 3, dtype=jnp.float64)
         assert all(v.dtype == jnp.float64 for v in params.values())
-        carry, y = jaxrnn.GRUCell(4).apply(params, jaxrnn.GRUCell(4).initial_carry(jnp.float64), jnp.ones(3))
+        _, y = jaxrnn.GRUCell(4).apply(params, jaxrnn.GRUCell(4).initial_carry(jnp.float64), jnp.ones(3))
         assert y.dtype == jnp.float64
 
 
@@ -215,7 +215,7 @@ def test_custom_cell_works_with_scan_and_combinators():
 
     net = jaxrnn.Stack((jaxrnn.Bidirectional(cell), jaxrnn.Recurrent(LeakyCell(2))))
     net_params = net.init(jax.random.key(2), 3)
-    out, carries = jax.jit(net.apply)(net_params, xs)
+    out, _ = jax.jit(net.apply)(net_params, xs)
     assert out.shape == (6, 2)
     fwd = _leaky_reference(net_params[0]["fwd"], xs, 0.5)
     bwd = _leaky_reference(net_params[0]["bwd"], xs[::-1], 0.5)[::-1]

@@ -1,6 +1,7 @@
 """Parallel-in-time methods of jaxrnn.scan equal the sequential method (forward and gradients)."""
 
 import dataclasses
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +27,7 @@ def compare(cell, method, *, reverse, grad=True, fwd_tol=1e-4, grad_tol=1e-3, in
     params = cell.init(jax.random.key(1), input_size)
     xs = jax.random.normal(jax.random.key(2), (T, input_size))
     carry = random_carry(cell, jax.random.key(3))
-    kw = dict(seq_length=T - 3, resets=RESETS, reverse=reverse)
+    kw = {"seq_length": T - 3, "resets": RESETS, "reverse": reverse}
 
     def loss(p, x, c, m):
         ys, c = jaxrnn.scan(cell, p, x, c, method=m, **kw)
@@ -116,7 +117,7 @@ def test_parallel_methods_under_jit_and_vmap():
             return jaxrnn.scan(cell, params, x, seq_length=n, method=m)
 
         want = jax.vmap(lambda x, n: run(x, n, "sequential"))(xs, lengths)
-        got = jax.jit(jax.vmap(lambda x, n: run(x, n, method)))(xs, lengths)
+        got = jax.jit(jax.vmap(lambda x, n, method=method: run(x, n, method)))(xs, lengths)
         assert rel_err(got, want) < 1e-4
 
 
@@ -128,8 +129,8 @@ def test_resets_equal_separate_segments():
     bounds = [0, 6, 13, T]
     for reverse in (False, True):
         ys, _ = jaxrnn.scan(cell, params, xs, carry, resets=RESETS, reverse=reverse)
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            seg, last = jaxrnn.scan(cell, params, xs[lo:hi], carry, reverse=reverse)
+        for lo, hi in itertools.pairwise(bounds):
+            seg, _ = jaxrnn.scan(cell, params, xs[lo:hi], carry, reverse=reverse)
             np.testing.assert_allclose(ys[lo:hi], seg, rtol=1e-6, atol=1e-6)
     # the final carry is the last segment's (forward) or the first segment's (reverse)
     _, c = jaxrnn.scan(cell, params, xs, carry, resets=RESETS)
@@ -175,7 +176,7 @@ def test_linear_recurrence_vjp_matches_autodiff_of_a_loop():
     b = jax.random.normal(jax.random.key(1), (37, 3))
     for chunk in (None, 5):  # under jit: eager op-by-op dispatch costs far more than a compile
         solve = jax.jit(lambda a, b, chunk=chunk: jaxrnn.linear_recurrence(a, b, chunk_size=chunk))
-        f = lambda a, b: jnp.sum(jnp.cos(solve(a, b)))  # noqa: E731
+        f = lambda a, b, solve=solve: jnp.sum(jnp.cos(solve(a, b)))
         assert rel_err(solve(a, b), linear_loop(a, b)) < 1e-5
         assert rel_err(jax.jit(jax.grad(f, (0, 1)))(a, b),
                        jax.jit(jax.grad(lambda a, b: jnp.sum(jnp.cos(linear_loop(a, b))), (0, 1)))(a, b)) < 1e-4

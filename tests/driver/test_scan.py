@@ -62,7 +62,8 @@ def test_jit_equals_eager(cell):
     params, xs = _setup(cell)
     for reverse in (False, True):
         eager = jaxrnn.scan(cell, params, xs, seq_length=5, reverse=reverse)
-        jitted = jax.jit(lambda p, x, n: jaxrnn.scan(cell, p, x, seq_length=n, reverse=reverse))(params, xs, 5)
+        jitted = jax.jit(lambda p, x, n, reverse=reverse: jaxrnn.scan(cell, p, x, seq_length=n, reverse=reverse))(
+            params, xs, 5)
         close(eager, jitted, 1e-6, rtol=0)
 
 
@@ -84,7 +85,7 @@ def test_vmap_over_rows_equals_loop_over_rows(cell):
     batched = jax.vmap(lambda x, n: jaxrnn.scan(cell, params, x, seq_length=n))(xs, lengths)
     for b in range(4):
         row = jaxrnn.scan(cell, params, xs[b], seq_length=lengths[b])
-        close(jax.tree.map(lambda a: a[b], batched), row, 1e-6, rtol=0)
+        close(jax.tree.map(lambda a, b=b: a[b], batched), row, 1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=repr)
@@ -94,7 +95,7 @@ def test_vmap_over_parameter_ensemble(cell):
     ys = jax.vmap(lambda p: jaxrnn.scan(cell, p, xs)[0])(ensemble)
     assert ys.shape == (5, 8, cell.output_size)
     for e in range(5):
-        member = jax.tree.map(lambda a: a[e], ensemble)
+        member = jax.tree.map(lambda a, e=e: a[e], ensemble)
         close(ys[e], jaxrnn.scan(cell, member, xs)[0], 1e-6, rtol=0)
     assert not np.allclose(ys[0], ys[1])
 

@@ -40,7 +40,7 @@ def test_nan_and_inf_in_padding_never_reach_a_gradient(name, engine, fake_gpu):
         reference = dataclasses.replace(layer, engine="reference")
         outs, states = [], []
         for b, n in enumerate(LENGTHS):
-            out, state = reference.apply(params, x[:n, b], jax.tree.map(lambda s: s[:, b], hx))
+            out, state = reference.apply(params, x[:n, b], jax.tree.map(lambda s, b=b: s[:, b], hx))
             outs.append(jnp.concatenate([out, jnp.zeros((x.shape[0] - n,) + out.shape[1:])]))
             states.append(state)
         out = jnp.stack(outs, 1)

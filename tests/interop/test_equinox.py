@@ -24,7 +24,8 @@ def test_vmap_of_the_module_equals_a_loop_of_layer_apply(layer):
     hx = jax.random.normal(jax.random.key(3), (5, ld, 6))
     hx = (hx, hx + 1) if isinstance(layer, jaxrnn.LSTM) else hx
     fast = jax.jit(jax.vmap(lambda x, h, n, k: module(x, h, seq_lengths=n, key=k)))(xs, hx, lengths, keys)
-    rows = [layer.apply(module.params, xs[i], jax.tree.map(lambda a: a[i], hx), seq_lengths=lengths[i], key=keys[i])
+    rows = [layer.apply(module.params, xs[i], jax.tree.map(lambda a, i=i: a[i], hx), seq_lengths=lengths[i],
+                        key=keys[i])
             for i in range(5)]
     close(fast, jax.tree.map(lambda *a: jnp.stack(a), *rows), 1e-6)
     batch = jnp.swapaxes(xs, 0, 1) if not layer.batch_first else xs

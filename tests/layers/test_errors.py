@@ -29,7 +29,7 @@ KEY = jax.random.key(0)
     (lambda: jaxrnn.LSTMCell(8, forget_bias=float("nan")), ValueError, r"forget_bias must be finite, got nan"),
     (lambda: jaxrnn.GRUCell(8, reset_after=None), TypeError, r"reset_after must be a bool, got NoneType"),
     (lambda: jaxrnn.Bidirectional(jaxrnn.GRUCell(8), merge="max"), ValueError,
-     r"merge must be one of 'concat', 'sum', 'mul', 'ave'; got 'max'"),
+     r"merge must be one of 'concat', 'sum', 'mul', 'ave', None; got 'max'"),
     (lambda: jaxrnn.Stack(()), TypeError, r"layers must be a non-empty tuple"),
     (lambda: jaxrnn.Stack([jaxrnn.Recurrent(jaxrnn.GRUCell(8))]), TypeError, r"layers must be a non-empty tuple"),
     (lambda: jaxrnn.LSTM(5, 8, dropout=1.5), ValueError, r"dropout must be a float in \[0, 1\], got 1.5"),
@@ -107,11 +107,11 @@ CELL_PARAMS = CELL.init(KEY, 3)
     (lambda: jaxrnn.scan(jaxrnn.GRUCell(4), jaxrnn.GRUCell(4).init(KEY, 3), jnp.ones((5, 3)), jnp.zeros(4, jnp.int32)),
      TypeError, r"carry must have a floating dtype, got int32"),
     (lambda: CELL.apply(CELL_PARAMS, jaxrnn.LSTMState(jnp.zeros((2, 4)), jnp.zeros((2, 4))), jnp.ones((3, 3))),
-     ValueError, r"carry must have x's leading dimensions \(3,\) \(or ones that broadcast to them\), got shape "
-                 r"\(2, 4\) \(x: \(3, 3\)\)"),
+     ValueError, (r"carry must have x's leading dimensions \(3,\) \(or ones that broadcast to them\), got shape "
+                  r"\(2, 4\) \(x: \(3, 3\)\)")),
     (lambda: jaxrnn.Stack((jaxrnn.GRUCell(4), jaxrnn.GRUCell(4))), TypeError,
-     r"layers\[0\] must be a sequence layer \(Recurrent, Bidirectional, Stack\), got GRUCell; wrap a cell in "
-     r"jaxrnn.Recurrent"),
+     (r"layers\[0\] must be a sequence layer \(Recurrent, Bidirectional, Stack\), got GRUCell; wrap a cell in "
+      r"jaxrnn.Recurrent")),
     (lambda: jaxrnn.Recurrent(CELL, unroll=0), ValueError, r"unroll must be >= 1, got 0"),
     (lambda: jaxrnn.Bidirectional(CELL, unroll=0), ValueError, r"unroll must be >= 1, got 0"),
     (lambda: jaxrnn.Bidirectional(jaxrnn.GRUCell(4)).apply(jaxrnn.Bidirectional(jaxrnn.GRUCell(4)).init(KEY, 3),
@@ -235,8 +235,8 @@ def test_bad_interop_inputs():
     (lambda: LSTM.apply([LSTM_PARAMS[0], {**LSTM_PARAMS[1], "bwd": {**LSTM_PARAMS[1]["bwd"], "w_hh": jnp.ones((32, 9))}}],
                         X), ValueError, r"params\[1\]\['bwd'\]\['w_hh'\] must have shape \(32, 8\), got \(32, 9\)"),
     (lambda: GRU.apply([{k: v for k, v in GRU_PARAMS[0].items() if k != "b_hh"}], X), ValueError,
-     r"params\[0\] must have the keys \['b_hh', 'b_ih', 'w_hh', 'w_ih'\], got \['b_ih', 'w_hh', 'w_ih'\] "
-     r"\(missing \['b_hh'\]\)"),
+     (r"params\[0\] must have the keys \['b_hh', 'b_ih', 'w_hh', 'w_ih'\], got \['b_ih', 'w_hh', 'w_ih'\] "
+      r"\(missing \['b_hh'\]\)")),
     (lambda: GRU.apply([{**GRU_PARAMS[0], "b_ih": jnp.ones(1)}], X), ValueError,
      r"params\[0\]\['b_ih'\] must have shape \(24,\), got \(1,\)"),
     (lambda: STACK.apply(STACK_PARAMS, jnp.ones((5, 3)), (jnp.zeros(4),)), ValueError,

@@ -71,7 +71,7 @@ def test_compute_dtype_bfloat16_trains_float32_params(engine):
     (out, (h_n, c_n)), grads = outputs_and_grads(model, params, x, None, None)
     assert out.dtype == BF16 and h_n.dtype == c_n.dtype == jnp.float32
     assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))
-    (out32, _), grads32 = outputs_and_grads(dataclasses.replace(model, compute_dtype=None), params, x, None, None)
+    (out32, _), _ = outputs_and_grads(dataclasses.replace(model, compute_dtype=None), params, x, None, None)
     close(out, out32, 1e-2)
 
 
@@ -168,8 +168,8 @@ def test_from_torch_and_to_torch_keep_16_bit_modules(dtype):
 
 
 @pytest.mark.parametrize("bad,exc,match", [
-    (dict(compute_dtype="int32"), TypeError, r"compute_dtype must be a floating dtype, got int32"),
-    (dict(compute_dtype=3), TypeError, r"compute_dtype must be a floating dtype or its name"),
+    ({"compute_dtype": "int32"}, TypeError, r"compute_dtype must be a floating dtype, got int32"),
+    ({"compute_dtype": 3}, TypeError, r"compute_dtype must be a floating dtype or its name"),
 ])
 def test_bad_compute_dtype(bad, exc, match):
     with pytest.raises(exc, match=match):

@@ -51,9 +51,9 @@ def test_batch_equals_loop_over_unbatched_rows(layer):
     apply_row = jax.jit(lambda x, hx, n: layer.apply(params, x, hx, seq_lengths=n))  # one compile for 3 rows
     for b in range(3):
         x_b = x[b] if layer.batch_first else x[:, b]
-        out_b, state_b = apply_row(x_b, jax.tree.map(lambda s: s[:, b], hx), lengths[b])
+        out_b, state_b = apply_row(x_b, jax.tree.map(lambda s, b=b: s[:, b], hx), lengths[b])
         close(out[b] if layer.batch_first else out[:, b], out_b, 1e-6, rtol=0)
-        close(jax.tree.map(lambda s: s[:, b], state), state_b, 1e-6, rtol=0)
+        close(jax.tree.map(lambda s, b=b: s[:, b], state), state_b, 1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("layer", LAYERS, ids=repr)

@@ -2,6 +2,8 @@
 the recurrent one (the cell's step): lengths, resets inside chunks, initial states, float64
 gradients, bfloat16."""
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,7 +40,7 @@ def test_equals_flash_linear_attention(shape):
 def test_chunked_equals_recurrent_with_lengths_resets_and_initial_state(chunk):
     q, k, v, g, s0 = inputs(jax.random.key(chunk))
     resets = jnp.zeros(q.shape[:2], bool).at[0, 5].set(True).at[0, 6].set(True).at[1, 9].set(True)
-    kw = dict(initial_state=s0, seq_lengths=jnp.array([21, 13]), resets=resets)
+    kw = {"initial_state": s0, "seq_lengths": jnp.array([21, 13]), "resets": resets}
     close(simple_gla(q, k, v, g, method="chunked", chunk_size=chunk, **kw),
           simple_gla(q, k, v, g, method="recurrent", **kw), 1e-5)
 
@@ -49,7 +51,7 @@ def test_packed_rows_equal_separate_runs():
     resets = jnp.zeros((1, 20), bool).at[0, jnp.array(bounds[1:-1])].set(True)
     for method in ("recurrent", "chunked"):
         o, _ = simple_gla(q, k, v, g, resets=resets, method=method, chunk_size=4)
-        for a, b in zip(bounds, bounds[1:]):
+        for a, b in itertools.pairwise(bounds):
             o_doc, s_doc = simple_gla(q[:, a:b], k[:, a:b], v[:, a:b], g[:, a:b], method="recurrent")
             close(o[:, a:b], o_doc, 1e-5)
         close(simple_gla(q, k, v, g, resets=resets, method=method, chunk_size=4)[1], s_doc, 1e-5)
@@ -61,7 +63,7 @@ def test_seq_lengths_equal_truncated_rows_and_padding_never_leaks():
     pad = jnp.arange(12)[None, :, None] >= lengths[:, None, None]
     q_nan = jnp.where(pad[..., None], jnp.nan, q)
     for method in ("recurrent", "chunked"):
-        def loss(q, k, v, g, s0):
+        def loss(q, k, v, g, s0, method=method):
             o, s = simple_gla(q, k, v, g, initial_state=s0, seq_lengths=lengths, method=method, chunk_size=4)
             return jnp.sum(jnp.sin(o)) + jnp.sum(jnp.cos(s)), (o, s)
 
@@ -94,13 +96,13 @@ def test_strong_decay_stays_finite():
     q, k, v, g, s0 = inputs(jax.random.key(4), t=70)
     g = jnp.full_like(g, -30.0)
     for method in ("recurrent", "chunked"):
-        grads = jax.grad(lambda g: jnp.sum(simple_gla(q, k, v, g, initial_state=s0, method=method)[0]))(g)
+        grads = jax.grad(lambda g, m=method: jnp.sum(simple_gla(q, k, v, g, initial_state=s0, method=m)[0]))(g)
         assert np.isfinite(np.asarray(grads)).all()
     close(simple_gla(q, k, v, g, method="chunked")[0], simple_gla(q, k, v, g, method="recurrent")[0], 1e-5)
 
 
 def test_bfloat16_inputs_keep_a_float32_state():
-    q, k, v, g, s0 = inputs(jax.random.key(5), t=40)
+    q, k, v, g, _ = inputs(jax.random.key(5), t=40)
     ref_o, ref_s = simple_gla(q, k, v, g, method="recurrent")
     o, s = simple_gla(*(a.astype(jnp.bfloat16) for a in (q, k, v, g)), method="chunked", chunk_size=16)
     assert o.dtype == jnp.bfloat16 and s.dtype == jnp.float32

@@ -3,6 +3,8 @@ without a cache; values and gradients), and the associative method against the r
 cell's step): lengths, resets across the solver's chunks, initial states, float64 gradients, gates
 at +-30, bfloat16."""
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,7 +71,7 @@ def test_gradients_equal_recurrentgemma():
 
     want = jax.grad(peer, argnums=(0, 1))(x, h0)
     for method in METHODS:
-        def ours(x, h0):
+        def ours(x, h0, method=method):
             y, h = rg_lru(x, *gates(x), variables["params"]["a_param"], initial_state=h0,
                           resets=segment_pos == 0, method=method)
             return jnp.sum(jnp.sin(y)) + jnp.sum(jnp.cos(h))
@@ -93,7 +95,7 @@ def test_associative_equals_recurrent_with_lengths_resets_and_initial_state(step
     x, input_gate, a_gate, a_param, h0 = inputs(jax.random.key(steps), b=3, t=steps)
     resets = (jnp.zeros((3, steps), bool).at[0, 5].set(True).at[0, 6].set(True).at[1, steps - 3].set(True)
               .at[2, 0].set(True))
-    kw = dict(initial_state=h0, seq_lengths=jnp.array([steps, steps - 2, 4]), resets=resets)
+    kw = {"initial_state": h0, "seq_lengths": jnp.array([steps, steps - 2, 4]), "resets": resets}
     close(rg_lru(x, input_gate, a_gate, a_param, method="associative", **kw),
           rg_lru(x, input_gate, a_gate, a_param, method="recurrent", **kw), 1e-5)
 
@@ -104,7 +106,7 @@ def test_packed_rows_equal_separate_runs():
     resets = jnp.zeros((1, 80), bool).at[0, jnp.array(bounds[:-1])].set(True)
     for method in METHODS:
         y, h = rg_lru(x, input_gate, a_gate, a_param, resets=resets, method=method)
-        for a, b in zip(bounds, bounds[1:]):
+        for a, b in itertools.pairwise(bounds):
             fresh = jnp.zeros((1, b - a), bool).at[0, 0].set(True)  # each document starts a segment
             y_doc, h_doc = rg_lru(x[:, a:b], input_gate[:, a:b], a_gate[:, a:b], a_param, resets=fresh,
                                   method="recurrent")
@@ -118,7 +120,7 @@ def test_seq_lengths_equal_truncated_rows_and_padding_never_leaks():
     pad = jnp.arange(12)[None, :, None] >= lengths[:, None, None]
     x_nan, a_gate_nan = (jnp.where(pad, jnp.nan, a) for a in (x, a_gate))
     for method in METHODS:
-        def loss(*args):
+        def loss(*args, method=method):
             y, h = rg_lru(*args[:4], initial_state=args[4], seq_lengths=lengths, method=method)
             return jnp.sum(jnp.sin(y)) + jnp.sum(jnp.cos(h)), (y, h)
 
@@ -155,7 +157,7 @@ def test_gates_at_plus_minus_30_stay_finite():
     input_gate, a_gate, a_param = (30.0 * s for s in signs)  # a -> 1 (1 - a^2 rounds to 0) and a -> 0
     resets = jnp.zeros((2, 70), bool).at[0, 9].set(True)
     for method in METHODS:
-        def loss(*args):
+        def loss(*args, method=method):
             y, h = rg_lru(*args[:4], initial_state=args[4], resets=resets, method=method)
             return jnp.sum(jnp.sin(y)) + jnp.sum(jnp.cos(h)), (y, h)
 

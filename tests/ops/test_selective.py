@@ -2,6 +2,7 @@
 method against the recurrent one (the cell's step): lengths, resets across the solver's chunks,
 initial states, float64 gradients, large step sizes, bfloat16."""
 
+import itertools
 import types
 
 import jax
@@ -62,7 +63,7 @@ def test_associative_equals_recurrent_with_lengths_resets_and_initial_state(step
     x, dt, A, B, C, D, h0 = inputs(jax.random.key(steps), b=3, t=steps)
     resets = (jnp.zeros((3, steps), bool).at[0, 5].set(True).at[0, 6].set(True).at[1, steps - 3].set(True)
               .at[2, 0].set(True))
-    kw = dict(initial_state=h0, seq_lengths=jnp.array([steps, steps - 2, 4]), resets=resets)
+    kw = {"initial_state": h0, "seq_lengths": jnp.array([steps, steps - 2, 4]), "resets": resets}
     close(selective_scan(x, dt, A, B, C, D, method="associative", **kw),
           selective_scan(x, dt, A, B, C, D, method="recurrent", **kw), 1e-5)
 
@@ -73,7 +74,7 @@ def test_packed_rows_equal_separate_runs():
     resets = jnp.zeros((1, 80), bool).at[0, jnp.array(bounds[1:-1])].set(True)
     for method in METHODS:
         y, h = selective_scan(x, dt, A, B, C, D, resets=resets, method=method)
-        for a, b in zip(bounds, bounds[1:]):
+        for a, b in itertools.pairwise(bounds):
             y_doc, h_doc = selective_scan(x[:, a:b], dt[:, a:b], A, B[:, a:b], C[:, a:b], D, method="recurrent")
             close(y[:, a:b], y_doc, 1e-5)
         close(h, h_doc, 1e-5)
@@ -85,7 +86,7 @@ def test_seq_lengths_equal_truncated_rows_and_padding_never_leaks():
     pad = jnp.arange(12)[None, :, None] >= lengths[:, None, None]
     x_nan, dt_nan, B_nan = (jnp.where(pad, jnp.nan, a) for a in (x, dt, B))
     for method in METHODS:
-        def loss(x, dt, A, B, C, D, h0):
+        def loss(x, dt, A, B, C, D, h0, method=method):
             y, h = selective_scan(x, dt, A, B, C, D, initial_state=h0, seq_lengths=lengths, method=method)
             return jnp.sum(jnp.sin(y)) + jnp.sum(jnp.cos(h)), (y, h)
 
@@ -122,7 +123,7 @@ def test_large_step_sizes_stay_finite():
     for method in METHODS:
         out = selective_scan(x, dt, A, B, C, D, initial_state=h0, method=method)
         assert all(np.isfinite(np.asarray(a)).all() for a in out)
-        grads = jax.grad(lambda *a: jnp.sum(selective_scan(*a[:6], initial_state=a[6], method=method)[0]),
+        grads = jax.grad(lambda *a, m=method: jnp.sum(selective_scan(*a[:6], initial_state=a[6], method=m)[0]),
                          argnums=tuple(range(7)))(x, dt, A, B, C, D, h0)
         assert all(np.isfinite(np.asarray(g)).all() for g in grads)
     close(selective_scan(x, dt, A, B, C, D, method="associative"),

@@ -35,7 +35,7 @@ def time_scan():
         report[name] = float(np.abs(h - linear_loop(a, b, h0)).max())
         report[name + "_spec"] = str(h.sharding.spec)
     a, b, h0 = (np.asarray(x.real, np.float32) for x in (a, b, h0))
-    grads = [jax.grad(lambda *args: jnp.sum(jnp.sin(f(*args))), argnums=(0, 1, 2))(a, b, h0)
+    grads = [jax.grad(lambda *args, f=f: jnp.sum(jnp.sin(f(*args))), argnums=(0, 1, 2))(a, b, h0)
              for f in (lambda a, b, h0: linear_scan(a, b, h0, mesh=mesh, axis_name="time"), linear_loop)]
     report["grad"] = max(float(np.abs(g - r).max()) for g, r in zip(*grads))
     report["min_gru"] = min_gru_over_time(mesh)

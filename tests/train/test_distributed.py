@@ -27,7 +27,7 @@ def last_json(stdout):
 
 
 def losses(stdout):
-    return [float(v) for v in re.findall(r"^step \d+ loss (\S+)$", stdout, flags=re.M)]
+    return [float(v) for v in re.findall(r"^step \d+ loss (\S+)$", stdout, flags=re.MULTILINE)]
 
 
 @pytest.fixture(scope="module")

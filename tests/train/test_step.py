@@ -123,7 +123,7 @@ def test_reset_rows_start_from_zeros():
 
 @pytest.mark.parametrize("make", [make_step, make_bptt_step])
 def test_bad_arguments_raise(make):
-    params, batch, loss_fn = _problem()
+    _, _, loss_fn = _problem()
     with pytest.raises(TypeError, match="optimizer must be an optax.GradientTransformation"):
         make(loss_fn, lambda g: g)
     with pytest.raises(ValueError, match="clip_norm must be a positive number or None, got 0"):
