@@ -88,6 +88,10 @@ class Block:
         """``{name: shape}`` of the block's params."""
         raise NotImplementedError
 
+    def init(self, key) -> dict:
+        """The block's params, initialised as its peer does."""
+        raise NotImplementedError
+
     def recurrent_zeros(self, batch: int, dtype) -> Any:
         """The recurrence's zero state for ``batch`` rows."""
         raise NotImplementedError

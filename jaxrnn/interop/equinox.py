@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import custom_batching
 
-from jaxrnn.interop.wrapping import apply_layer, init_layer
+from jaxrnn.interop.wrapping import apply_layer, init_layer, knows_input_size
 from jaxrnn.layers import GRU, LSTM, RNN
 
 
@@ -24,9 +24,10 @@ class EqxRNN(eqx.Module):
     """An ``equinox.Module`` holding a jaxrnn ``layer`` (static) and its ``params``.
 
     Args:
-      layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU`` (or a sequence layer with ``input_size``).
+      layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU``, a block of :mod:`jaxrnn.blocks`, or a
+        sequence layer with ``input_size``.
       key: PRNG key for the initialisation.
-      input_size: I, for sequence layers (torch-shaped layers know theirs).
+      input_size: I, for sequence layers (torch-shaped layers and blocks know theirs).
       preset: ``"torch"`` or ``"keras"``.
       fast_vmap: give per-example calls the batched engine under ``jax.vmap`` (default; also for
         ``jax.grad`` of ``jax.vmap``, the usual training step). JAX cannot differentiate such a
@@ -53,9 +54,9 @@ class EqxRNN(eqx.Module):
 
     def __init__(self, layer, *, key, input_size: int | None = None, preset: str = "torch",
                  fast_vmap: bool = True):
-        if input_size is None and not isinstance(layer, (RNN, LSTM, GRU)):
+        if input_size is None and not knows_input_size(layer):
             raise ValueError(f"input_size is required for a {type(layer).__name__} (only torch-shaped "
-                             "layers know theirs), got None")
+                             "layers and blocks know theirs), got None")
         self.layer = layer
         self.params = init_layer(layer, key, input_size, preset)
         self.fast_vmap = bool(fast_vmap)

@@ -24,7 +24,7 @@ from flax import nnx
 
 from jaxrnn.cells import ElmanCell, GRUCell, LSTMCell
 from jaxrnn.interop import recurrentgemma
-from jaxrnn.interop.wrapping import apply_layer, drops_out, init_layer
+from jaxrnn.interop.wrapping import apply_layer, drops_out, init_layer, knows_input_size
 from jaxrnn.layers import GRU, LSTM, RNN
 
 _KINDS = ("SimpleCell", "LSTMCell", "OptimizedLSTMCell", "GRUCell")
@@ -262,14 +262,15 @@ class LinenRNN(nn.Module):
 
     ``layer`` is a :class:`jaxrnn.RNN`/``LSTM``/``GRU`` (shapes as in ``layer.apply``) or a
     sequence layer (``Recurrent``, ``Bidirectional``, ``Stack``; ``x: (B, T, I)`` or ``(T, I)``,
-    its input size read from ``x``). The params live under ``params["layer"]`` in exactly
+    its input size read from ``x``) or a block of :mod:`jaxrnn.blocks` (``x: (B, T, D)`` or
+    ``(T, D)``, ``hx`` its state). The params live under ``params["layer"]`` in exactly
     ``layer.init``'s structure, so ``module.apply(variables, x) == layer.apply(variables["params"]["layer"], x)``.
     Inter-layer dropout runs when ``deterministic=False``, with the ``"dropout"`` PRNG stream; as
     for ``nn.Dropout``, a layer that drops out (``dropout > 0``, several layers) needs the call
     to say ``deterministic=True`` or ``False``.
 
     Attributes:
-      layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU`` or a sequence layer.
+      layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU``, a sequence layer or a block.
       preset: the initialisation preset, ``"torch"`` or ``"keras"``.
 
     (``parent`` and ``name`` are every linen module's own fields.)
@@ -311,11 +312,11 @@ class NNXRNN(nnx.Module):
     """A Flax NNX module running any jaxrnn layer; every array of its params is an ``nnx.Param``.
 
     Args:
-      layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU`` or a sequence layer (``Recurrent``,
-        ``Bidirectional``, ``Stack``).
+      layer: a :class:`jaxrnn.RNN`/``LSTM``/``GRU``, a sequence layer (``Recurrent``,
+        ``Bidirectional``, ``Stack``) or a block of :mod:`jaxrnn.blocks`.
       rngs: ``nnx.Rngs``: its ``params`` stream initialises the module, and it is kept for the
         inter-layer dropout (its ``dropout`` stream, or the default one), as ``nnx.Dropout`` does.
-      input_size: I, required for sequence layers (torch-shaped layers know theirs).
+      input_size: I, required for sequence layers (torch-shaped layers and blocks know theirs).
       preset: the initialisation preset, ``"torch"`` or ``"keras"``.
       deterministic: no dropout when True. ``model.train()`` and ``model.eval()`` set it, as for
         ``nnx.Dropout`` (default False: dropout on, as in training).
@@ -334,9 +335,9 @@ class NNXRNN(nnx.Module):
 
     def __init__(self, layer, *, rngs: nnx.Rngs, input_size: int | None = None, preset: str = "torch",
                  deterministic: bool = False):
-        if input_size is None and not isinstance(layer, (RNN, LSTM, GRU)):
+        if input_size is None and not knows_input_size(layer):
             raise ValueError(f"input_size is required for a {type(layer).__name__} (only torch-shaped "
-                             "layers know theirs), got None")
+                             "layers and blocks know theirs), got None")
         self.layer = layer
         self.params = nnx.data(jax.tree.map(nnx.Param, init_layer(layer, rngs.params(), input_size, preset)))
         self.rngs = rngs

@@ -35,7 +35,7 @@ def test_bad_hyperparameters_are_refused_when_built(build, error, match):
                                  blocks.GriffinBlock])
 def test_defaults_work_for_any_d_model_and_init_matches_the_shapes(cls):
     block = cls(6)
-    params = block.init(jax.random.key(0))
+    params = jax.eval_shape(block.init, jax.random.key(0))
     assert {k: v.shape for k, v in params.items()} == block.param_shapes()
     assert all(v.dtype == jnp.float32 for v in params.values())
     with pytest.raises(TypeError, match="key must be a PRNG key"):

@@ -3,6 +3,7 @@
 call, and decoding with recurrentgemma's cache."""
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -13,8 +14,9 @@ from jaxrnn.interop import from_flax
 from tests.helpers import close, randomized
 
 
-def _module(**kw):
-    module = RecurrentBlock(width=8, num_heads=2, lru_width=6, conv1d_temporal_width=3, **kw)
+@functools.cache
+def _module():
+    module = RecurrentBlock(width=8, num_heads=2, lru_width=6, conv1d_temporal_width=3)
     x = jax.random.normal(jax.random.key(0), (2, 9, 8))
     variables = module.init(jax.random.key(1), x, jnp.tile(jnp.arange(9), (2, 1)))
     return module, randomized(variables, seed=2, scale=0.5), x
@@ -47,7 +49,8 @@ def test_step_equals_recurrentgemma_decoding():
 
 
 def test_from_flax_reads_the_dtype_and_refuses_what_differs():
-    module, variables, _ = _module(dtype=jnp.bfloat16)
+    module, variables, _ = _module()
+    module = dataclasses.replace(module, dtype=jnp.bfloat16)
     block, params = from_flax(module, variables)
     assert block.compute_dtype == "bfloat16" and params["input_gate"].shape == (2, 3, 3)
     with pytest.raises(ValueError, match="lru_only_real must be True"):
