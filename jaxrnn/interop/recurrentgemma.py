@@ -26,6 +26,15 @@ def from_recurrent_block(module, variables) -> tuple[GriffinBlock, dict]:
     the state is recurrentgemma's cache (``rg_lru_state`` and ``conv1d_state``, both in jaxrnn's
     layout already). Kernels ``(in, out)`` become torch's ``(out, in)``; the gates' blocks ``(H, in,
     out)`` become ``(H, out, in)``; their biases ``(H, out)`` are flattened.
+
+    Examples:
+      >>> from recurrentgemma.jax.modules import RecurrentBlock
+      >>> module = RecurrentBlock(width=8, num_heads=2)
+      >>> x, segment_pos = jnp.ones((1, 5, 8)), jnp.arange(5)[None]
+      >>> variables = module.init(jax.random.key(0), x, segment_pos)
+      >>> block, params = from_recurrent_block(module, variables)
+      >>> bool(jnp.allclose(block.apply(params, x)[0], module.apply(variables, x, segment_pos)[0], atol=1e-5))
+      True
     """
     if not module.lru_only_real:
         raise ValueError("module: lru_only_real must be True (jaxrnn's RG-LRU is real), got False")
