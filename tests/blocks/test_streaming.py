@@ -42,13 +42,15 @@ def test_step_equals_apply_and_a_split_call_continues_exactly(name):
 
 @pytest.mark.parametrize("name", BLOCKS)
 def test_a_packed_row_equals_its_documents(name):
-    """Row 0 packs documents [0, 4) and [4, 10); row 1 packs [0, 3) and [3, 9), then NaN padding.
+    """Row 0 packs documents [0, 4) and [4, 10); row 1 packs [0, 3) and [3, 9), then NaN padding;
+    both start with a reset, which discards the state of an earlier call (conv cache included).
     The documents run alone as a batch of their own (padded to 6 steps; the last ones fill it)."""
     _, params, x = make(name, 2, 10, seed=2)
     block, apply, _ = jitted(name)
+    _, earlier = apply(params, x[:, :2] + 1.0, initial_state=block.initial_state(2))
     x = x.at[1, 9:].set(jnp.nan)
-    resets = jnp.zeros((2, 10), bool).at[0, 4].set(True).at[1, 3].set(True)
-    y, final = apply(params, x, seq_lengths=jnp.array([10, 9]), resets=resets)
+    resets = jnp.zeros((2, 10), bool).at[:, 0].set(True).at[0, 4].set(True).at[1, 3].set(True)
+    y, final = apply(params, x, seq_lengths=jnp.array([10, 9]), resets=resets, initial_state=earlier)
     assert bool((y[1, 9:] == 0).all()) and bool(jnp.isfinite(y).all())
     documents = ((0, 0, 4), (0, 4, 10), (1, 0, 3), (1, 3, 9))
     alone = jnp.zeros((4, 6, block.d_model))
