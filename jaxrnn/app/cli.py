@@ -199,12 +199,28 @@ def _given(args) -> dict:
     return given
 
 
-def cmd_sample(args) -> int:
-    import jax
-    import jax.numpy as jnp
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM received inside the block are held and raised again when it ends (for
+    SIGINT: a KeyboardInterrupt that :func:`main` reports in one line). Around imports of jax: a
+    KeyboardInterrupt inside a C extension's initialisation ends in an ImportError or a crash."""
+    held: list[int] = []
+    previous = _while_loading(lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        _while_loading(previous)
+        if held:
+            signal.raise_signal(held[0])
 
-    from jaxrnn.app import charlm, corpus
-    from jaxrnn.app.model import build_model, newest_state
+
+def cmd_sample(args) -> int:
+    with _signals_held():
+        import jax
+        import jax.numpy as jnp
+
+        from jaxrnn.app import charlm, corpus
+        from jaxrnn.app.model import build_model, newest_state
 
     if not args.prime:
         raise UsageError("--prime must not be empty (sampling starts from its last character)")
@@ -236,11 +252,12 @@ def summary_table(model, params, batch_size: int, seq_len: int) -> str:
 
 
 def cmd_summary(args) -> int:
-    import jax
+    with _signals_held():
+        import jax
 
-    from jaxrnn.app import corpus
-    from jaxrnn.app.model import build_model
-    from jaxrnn.app.start import load_corpus
+        from jaxrnn.app import corpus
+        from jaxrnn.app.model import build_model
+        from jaxrnn.app.start import load_corpus
 
     given = {k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None}
     if args.run is not None:

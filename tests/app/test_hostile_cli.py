@@ -90,3 +90,35 @@ def test_a_signal_while_the_command_loads_ends_it_in_one_line(tmp_path, sig, sta
     assert proc.returncode == status, proc.stderr
     assert proc.stderr == f"jaxrnn: {word} while starting; nothing was done\n"
     assert os.listdir(tmp_path) == []  # nothing was written
+
+
+SIGNAL_IN_JAX = """
+import importlib.abc, os, signal, sys
+class Interrupt(importlib.abc.MetaPathFinder):  # Ctrl-C as jax's compiled extension loads
+    sent = False
+    def find_spec(self, name, path, target=None):
+        if name.startswith("jaxlib.") and not Interrupt.sent:
+            Interrupt.sent = True
+            try:  # Python code inside the import, as an extension's initialisation runs
+                os.kill(os.getpid(), signal.{sig})
+                sum(range(1000))
+            except KeyboardInterrupt:
+                print("interrupted inside an import", file=sys.stderr)
+                raise
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["jaxrnn", *{argv!r}]
+from jaxrnn.app.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("argv", [["summary"], ["sample", "--run", "no-such-run"]])
+@pytest.mark.parametrize("sig,status,err", [("SIGINT", 130, "jaxrnn: interrupted\n"), ("SIGTERM", -15, "")])
+def test_a_signal_while_jax_loads_ends_the_command_quietly(tmp_path, argv, sig, status, err):
+    """A signal while jax's extension modules load is held until they have (a KeyboardInterrupt
+    inside an extension's initialisation gave an ImportError or a crash), then acts as usual."""
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_IN_JAX.format(sig=sig, argv=argv)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          check=False)
+    assert (proc.returncode, proc.stderr) == (status, err)
+    assert os.listdir(tmp_path) == []
