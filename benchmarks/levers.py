@@ -98,11 +98,10 @@ def breakdown(cell, cfg, rounds):
     return _interleaved(calls, rounds)
 
 
-def _both_directions_runner(cell, params, xs, carries, lengths, reverses, unroll, *, policy, shipped):
+def _both_directions_runner(cell, params, xs, carries, valid, reverses, unroll, *, policy, shipped):
     """The xla runner with a bidirectional layer's two directions batched into one scan."""
     if reverses != (False, True):
-        return shipped(policy)(cell, params, xs, carries, lengths, reverses, unroll)
-    valid = padding.batch_valid(xs.shape[0], lengths)
+        return shipped(policy)(cell, params, xs, carries, valid, reverses, unroll)
     xs = padding.zero_padding(xs, valid)
 
     def pair(a):

@@ -107,6 +107,21 @@ def shape(name: str, x, expected: tuple, what: str = "shape") -> None:
         raise ValueError(f"{name} must have {what} {tuple(expected)}, got {tuple(x.shape)}")
 
 
+def bools(name: str, value, expected: tuple, what: str = "shape"):
+    """``value`` as a jax bool array of shape ``expected`` (flags: a mask, resets), else raises
+    ``TypeError`` (not bool) or ``ValueError`` (shape) naming ``name``; ``what`` describes the shape.
+
+    Examples:
+      >>> bools("mask", [True, False], (2,)).dtype
+      dtype('bool')
+    """
+    value = array(name, value)
+    if value.dtype != np.bool_:
+        raise TypeError(f"{name} must have a bool dtype, got {value.dtype}")
+    shape(name, value, expected, what)
+    return jnp.asarray(value)
+
+
 def is_concrete(x) -> bool:
     """True when ``x`` holds values now (not a tracer inside jit/vmap/grad)."""
     return not isinstance(x, Tracer)

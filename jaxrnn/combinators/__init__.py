@@ -12,9 +12,11 @@ How the directions run over time is left to a *runner* (``apply`` uses :func:`sc
 :func:`jaxrnn.scan`); an engine (:mod:`jaxrnn.engines`) passes its own runner to run the same
 combinators on a whole time-major batch ``xs: (T, B, I)``, so the merge modes, the dropout key
 scheme and the layer loop below are the only ones in the library. A runner is called as
-``runner(cell, params, xs, carries, lengths, reverses, unroll)`` with one entry per direction in
-``params``, ``carries`` and ``reverses`` (all directions read the same ``xs``), ``lengths`` of the
-batch's shape (or ``None``), and returns one ``(ys, carry)`` per direction.
+``runner(cell, params, xs, carries, valid, reverses, unroll)`` with one entry per direction in
+``params``, ``carries`` and ``reverses`` (all directions read the same ``xs``), ``valid`` the valid
+steps ``(T, *batch) bool`` (lengths as ``t < length``, or a mask with holes; ``None``: all), and
+returns one ``(ys, carry)`` per direction, its padded steps under the padding rule
+(:mod:`jaxrnn.driver.padding`: carry kept, output 0).
 """
 
 from jaxrnn.combinators.directional import MERGE, MERGE_MODES, Bidirectional, Recurrent, directions, scan_runner

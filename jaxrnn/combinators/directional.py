@@ -12,14 +12,15 @@ import jax
 import jax.numpy as jnp
 
 from jaxrnn import _checks
-from jaxrnn.driver.run import scan
+from jaxrnn.driver.run import scan, valid_steps
 
 MERGE = {"concat": lambda a, b: jnp.concatenate([a, b], axis=-1), "sum": jnp.add,
-         "mul": jnp.multiply, "ave": lambda a, b: (a + b) / 2}
+         "mul": jnp.multiply, "ave": lambda a, b: (a + b) / 2,
+         None: lambda a, b: (a, b)}  # Keras's merge_mode=None: the two outputs, forward first
 MERGE_MODES = tuple(MERGE)
 
 
-def scan_runner(cell, params, xs, carries, lengths, reverses, unroll):
+def scan_runner(cell, params, xs, carries, valid, reverses, unroll):
     """The reference runner: :func:`jaxrnn.scan` for each direction of one sequence ``xs: (T, I)``.
 
     Args:
@@ -27,15 +28,25 @@ def scan_runner(cell, params, xs, carries, lengths, reverses, unroll):
       params: one cell params per direction.
       xs: ``(T, I)``, read by every direction.
       carries: one initial carry (or ``None``) per direction.
-      lengths: the sequence's length (a scalar int) or ``None`` (all T steps).
+      valid: the sequence's valid steps, ``(T,) bool`` (its length as ``t < length``, or a mask
+        with holes), or ``None`` (all T steps); padded steps output 0.
       reverses: one bool per direction (``True``: from the last valid step backward).
       unroll: passed to :func:`jaxrnn.scan`.
 
     Returns:
       One ``(ys: (T, output_size), carry)`` per direction.
     """
-    return tuple(scan(cell, p, xs, c, seq_length=lengths, reverse=r, unroll=unroll)
+    return tuple(scan(cell, p, xs, c, mask=valid, zero_output_for_mask=True, reverse=r, unroll=unroll)
                  for p, c, r in zip(params, carries, reverses))
+
+
+def sequence_valid(xs, seq_length):
+    """The valid steps ``(T,) bool`` of one sequence ``xs`` of length ``seq_length`` (checked; see
+    :func:`jaxrnn.driver.run.valid_steps`), or ``None`` when ``seq_length`` is."""
+    if seq_length is None:
+        return None
+    leaf = jax.tree.leaves(xs)[0]
+    return valid_steps(jnp.shape(leaf)[0] if jnp.ndim(leaf) else 0, seq_length)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,11 +87,12 @@ class Recurrent:
 
     def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
         """``xs: (T, I)`` -> ``(ys: (T, output_size), carry)``; ``key`` is unused."""
-        return self.run(scan_runner, params, xs, carry, seq_length)
+        return self.run(scan_runner, params, xs, carry, sequence_valid(xs, seq_length))
 
-    def run(self, runner, params, xs, carry, lengths, key=None):
-        """:meth:`apply` with ``runner`` evaluating time (see the module docstring)."""
-        ((ys, carry),) = runner(self.cell, (params,), xs, (carry,), lengths, (self.reverse,), self.unroll)
+    def run(self, runner, params, xs, carry, valid, key=None):
+        """:meth:`apply` with ``runner`` evaluating time (see the module docstring); ``valid``: the
+        valid steps, ``(T, *batch) bool`` or ``None``."""
+        ((ys, carry),) = runner(self.cell, (params,), xs, (carry,), valid, (self.reverse,), self.unroll)
         return ys, carry
 
 
@@ -93,7 +105,9 @@ class Bidirectional:
     Args:
       cell: any cell of the protocol; both directions have their own params for it.
       merge: ``"concat"`` (``[fwd, bwd]`` on the feature axis, torch's layout), ``"sum"``,
-        ``"mul"`` or ``"ave"`` (Keras's merge modes, :data:`MERGE`).
+        ``"mul"``, ``"ave"`` or ``None`` (Keras's merge modes, :data:`MERGE`); ``None`` outputs
+        the pair ``(ys_fwd, ys_bwd)``, each ``(T, cell.output_size)`` in time order, so such a
+        layer can only be the last of a :class:`Stack`.
       unroll: steps per loop iteration of each direction's scan.
 
     Examples:
@@ -114,6 +128,7 @@ class Bidirectional:
 
     @property
     def output_size(self) -> int:
+        """The features of the output (of each of the two outputs when ``merge`` is None)."""
         return self.cell.output_size * (2 if self.merge == "concat" else 1)
 
     def init(self, key, input_size: int, *, preset: str = "torch", dtype=jnp.float32):
@@ -127,7 +142,7 @@ class Bidirectional:
     def apply(self, params, xs, carry=None, *, seq_length=None, key=None):
         """``xs: (T, I)`` -> ``(ys: (T, output_size), (fwd_carry, bwd_carry))``."""
         self.check(params, carry)
-        return self.run(scan_runner, params, xs, carry, seq_length)
+        return self.run(scan_runner, params, xs, carry, sequence_valid(xs, seq_length))
 
     def check(self, params, carry) -> None:
         """Raises unless ``params`` has the keys ``fwd`` and ``bwd`` and ``carry`` is None or a pair."""
@@ -136,11 +151,12 @@ class Bidirectional:
             got = f"{len(carry)} entries" if isinstance(carry, (tuple, list)) else type(carry).__name__
             raise ValueError(f"carry must be a pair (forward carry, backward carry), got {got}")
 
-    def run(self, runner, params, xs, carry, lengths, key=None):
-        """:meth:`apply` on checked arguments, with ``runner`` evaluating time (module docstring)."""
+    def run(self, runner, params, xs, carry, valid, key=None):
+        """:meth:`apply` on checked arguments, with ``runner`` evaluating time (module docstring);
+        ``valid``: the valid steps, ``(T, *batch) bool`` or ``None``."""
         c_fwd, c_bwd = (None, None) if carry is None else carry
         (y_fwd, c_fwd), (y_bwd, c_bwd) = runner(self.cell, (params["fwd"], params["bwd"]), xs,
-                                                (c_fwd, c_bwd), lengths, (False, True), self.unroll)
+                                                (c_fwd, c_bwd), valid, (False, True), self.unroll)
         return MERGE[self.merge](y_fwd, y_bwd), (c_fwd, c_bwd)
 
 

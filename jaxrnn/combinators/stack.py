@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrnn import _checks, precision
-from jaxrnn.combinators.directional import Bidirectional, Recurrent, directions, scan_runner
+from jaxrnn.combinators.directional import Bidirectional, Recurrent, directions, scan_runner, sequence_valid
 
 
 def _per_row(fn, keys):
@@ -126,6 +126,9 @@ class Stack:
             raise TypeError(f"layers must be a non-empty tuple of sequence layers, got {self.layers!r}")
         for i, layer in enumerate(self.layers):
             _checks.sequence_layer(f"layers[{i}]", layer)
+            if i < len(self.layers) - 1 and isinstance(layer, Bidirectional) and layer.merge is None:
+                raise ValueError(f"layers[{i}] has merge=None: its two outputs cannot feed the next layer; "
+                                 "only the last layer may have merge=None")
         check_dropout(self.dropout)
 
     @property
@@ -157,7 +160,7 @@ class Stack:
         if key is not None:
             _checks.prng_key("key", key)  # one sequence: one key
         key = dropout_key(key, self.dropout if len(self.layers) > 1 else 0.0, deterministic)
-        return self.run(scan_runner, params, xs, carry, seq_length, key)
+        return self.run(scan_runner, params, xs, carry, sequence_valid(xs, seq_length), key)
 
     def step(self, params, x, carry=None):
         """One time step of every layer (streaming): ``x: (..., I)`` -> ``(y: (..., output_size),
@@ -173,16 +176,17 @@ class Stack:
         """
         return _step_layers(self, params, x, carry)
 
-    def run(self, runner, params, xs, carry, lengths, key=None):
+    def run(self, runner, params, xs, carry, valid, key=None):
         """:meth:`apply` on checked arguments, with ``runner`` evaluating time (see
-        :mod:`jaxrnn.combinators`); ``key``: typed PRNG keys of the batch's shape, one per row."""
+        :mod:`jaxrnn.combinators`); ``valid``: the valid steps, ``(T, *batch) bool`` or ``None``;
+        ``key``: typed PRNG keys of the batch's shape, one per row."""
         n = len(self.layers)
         carry = (None,) * n if carry is None else tuple(carry)
         keys = None if key is None else _per_row(lambda k: jax.random.split(k, (n, 2)), key)
 
         def one(i, layer, p, c, x):
             k = None if keys is None else keys[..., i, 0]
-            x, c = _run_layer(layer, runner, p, x, c, lengths, k)
+            x, c = _run_layer(layer, runner, p, x, c, valid, k)
             if keys is not None and self.dropout > 0 and not (isinstance(i, int) and i == n - 1):
                 x = jnp.where(i < n - 1, dropout(keys[..., i, 1], x, self.dropout), x)
             return x, c
@@ -226,11 +230,12 @@ def _step_layers(stack, params, x, carry):
     return x, tuple(new)
 
 
-def _run_layer(layer, runner, params, xs, carry, lengths, key):
-    """Runs one layer of a stack: built-in layers through ``runner``, others through ``apply``."""
+def _run_layer(layer, runner, params, xs, carry, valid, key):
+    """Runs one layer of a stack: built-in layers through ``runner``, others through ``apply``
+    (one sequence, from :meth:`Stack.apply`: its valid steps are a length, ``t < seq_length``)."""
     if isinstance(layer, (Recurrent, Bidirectional)):
-        return layer.run(runner, params, xs, carry, lengths, key)
-    return layer.apply(params, xs, carry, seq_length=lengths, key=key)
+        return layer.run(runner, params, xs, carry, valid, key)
+    return layer.apply(params, xs, carry, seq_length=None if valid is None else jnp.sum(valid, 0), key=key)
 
 
 def _stack(trees):

@@ -1,8 +1,9 @@
 """The padding and reset rule, stated once for every method of :func:`jaxrnn.scan` and every engine.
 
-A *padded* step (``valid`` False: past a row's length) reads zeros instead of its input, before any
-arithmetic, so a NaN or inf in padding never reaches a value or a gradient; it leaves the carry
-unchanged and outputs 0. A *reset* step (``start`` True) begins from the initial carry, as if a new
+A *padded* step (``valid`` False: past a row's length, or a hole of a ``mask``; lengths are the
+mask ``t < length``) reads zeros instead of its input, before any arithmetic, so a NaN or inf in
+padding never reaches a value or a gradient; it leaves the carry unchanged and outputs 0, or with
+Keras's masking the last output again (:func:`repeat`). A *reset* step (``start`` True) begins from the initial carry, as if a new
 sequence started there. Every evaluation (the sequential scan, the associative scan, Newton's
 method, the ``xla`` and ``cudnn`` engines) applies these functions and states the rule nowhere else.
 
@@ -108,20 +109,21 @@ def guard(step, carry0):
     return guarded
 
 
-def flags(steps: int, seq_length, resets, reverse: bool):
+def flags(steps: int, valid, resets, reverse: bool):
     """Returns ``(valid, start)``, both ``(T,) bool``, in processing order.
 
-    ``seq_length``: an int array (already checked) or None; ``resets: (T,) bool`` or None, in
-    original time order. With ``reverse=True`` a segment starting at ``t`` is processed from its
-    last step down to ``t``, so the carry is reset before the step preceding ``t`` (``t - 1``).
+    ``valid: (T,) bool`` (a mask, or :func:`batch_valid` of a length) or None (every step), and
+    ``resets: (T,) bool`` or None, in original time order. With ``reverse=True`` a segment starting
+    at ``t`` is processed from its last step down to ``t``, so the carry is reset before the step
+    preceding ``t`` (``t - 1``).
 
     Examples:
-      >>> valid, start = flags(4, jnp.asarray(3), None, False)
+      >>> valid, start = flags(4, batch_valid(4, jnp.asarray(3)), None, False)
       >>> valid.tolist(), start.tolist()
       ([True, True, True, False], [True, False, False, False])
     """
     t = jnp.arange(steps)
-    valid = jnp.ones((steps,), bool) if seq_length is None else t < seq_length
+    valid = jnp.ones((steps,), bool) if valid is None else valid
     resets = jnp.zeros((steps,), bool) if resets is None else resets
     if reverse:
         valid = valid[::-1]
@@ -131,7 +133,8 @@ def flags(steps: int, seq_length, resets, reverse: bool):
 
 
 def batch_valid(steps: int, lengths):
-    """``(T, B) bool``: step ``t`` of row ``b`` is valid when ``t < lengths[b]`` (``None``: no mask).
+    """The mask of lengths: ``(T, *lengths.shape) bool``, step ``t`` of row ``b`` valid when
+    ``t < lengths[b]`` (a scalar length gives ``(T,)``; ``None``: no mask, every step valid).
 
     Examples:
       >>> batch_valid(3, jnp.array([1, 3])).tolist()
@@ -139,4 +142,35 @@ def batch_valid(steps: int, lengths):
     """
     if lengths is None:
         return None
-    return jnp.arange(steps)[:, None] < lengths[None, :]
+    lengths = jnp.asarray(lengths)
+    return jnp.arange(steps).reshape((steps,) + (1,) * lengths.ndim) < lengths
+
+
+def repeat(valid, ys, carry0, reverse: bool = False):
+    """Keras's masking of outputs: ``ys`` (time first, original time order, 0 at padded steps)
+    with each padded step's output replaced by the output of the latest valid step processed
+    before it (``reverse=True``: the nearest valid step after it in time). Before any valid step
+    it is the initial carry's first array, the previous output Keras assumes (``states[0]``: the
+    ``h`` of the built-in cells), or 0 where that array is not shaped like an output.
+
+    Args:
+      valid: ``(T, ...) bool`` or ``None`` (``ys`` returned unchanged).
+      ys: ``(T, ..., F)`` outputs.
+      carry0: the initial carry, leaves ``(..., F')``.
+      reverse: whether time was processed from the last step to the first.
+
+    Examples:
+      >>> ys = jnp.array([[0.0], [1.0], [0.0], [3.0]])
+      >>> repeat(jnp.array([False, True, False, True]), ys, jnp.array([9.0]))[:, 0].tolist()
+      [9.0, 1.0, 1.0, 3.0]
+    """
+    if valid is None:
+        return ys
+    if reverse:
+        return repeat(valid[::-1], ys[::-1], carry0)[::-1]
+    first = jax.tree.leaves(carry0)[0]
+    first = first.astype(ys.dtype) if first.shape == ys.shape[1:] else jnp.zeros(ys.shape[1:], ys.dtype)
+    steps = jnp.arange(ys.shape[0]).reshape((-1,) + (1,) * (valid.ndim - 1))
+    last = jax.lax.cummax(jnp.where(valid, steps, -1), axis=0)  # the latest valid step so far, or -1
+    picked = jnp.take_along_axis(ys, _widen(jnp.maximum(last, 0), ys), axis=0)
+    return jnp.where(_widen(last >= 0, ys), picked, first)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxrnn import _checks, precision
 from jaxrnn._compile import compiled
@@ -16,7 +15,7 @@ METHODS = ("sequential", "associative", "newton")
 
 
 def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False, unroll: int = 1,
-         method="sequential", resets=None):
+         method="sequential", resets=None, mask=None, zero_output_for_mask: bool = False):
     """Runs ``cell`` over the time steps of one sequence (sequentially, or in parallel over time).
 
     ``carry_t, y_t = cell.apply(params, carry_{t-1}, x_t)`` for ``t < seq_length``; steps
@@ -44,10 +43,17 @@ def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False
       resets: ``(T,) bool`` "a sequence starts here": the carry is reset to the initial carry
         before that step (packed sequences, episode ends). With ``reverse=True`` every segment
         is still processed on its own, from its last step down to its first.
+      mask: ``(T,) bool``, False at the steps to skip, anywhere (Keras's mask; instead of
+        ``seq_length``, which is the mask ``t < seq_length``). A masked step is padding: its
+        input is never read and the carry passes through it unchanged; its output repeats the
+        output of the last unmasked step processed before it (before any, the initial carry's
+        first array when it is output-shaped, the ``h`` Keras assumes, else 0), as Keras's RNN
+        layers do.
+      zero_output_for_mask: ``True``: masked steps output 0 instead (Keras's option of that name).
 
     Returns:
       ``(ys, carry)`` with ``ys: (T, output_size)`` and the carry after the last valid step
-      (the initial carry when ``seq_length == 0``).
+      (the initial carry when ``seq_length == 0`` or every step is masked).
 
     Examples:
       >>> cell = ElmanCell(hidden_size=8)
@@ -56,7 +62,8 @@ def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False
       >>> ys.shape, bool((ys[7:] == 0).all())
       ((10, 8), True)
     """
-    ys, carry, _ = _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets)
+    ys, carry, _ = _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets, mask,
+                        zero_output_for_mask)
     return ys, carry
 
 
@@ -102,13 +109,25 @@ def _method(method):
     return {"sequential": "sequential", "associative": Associative(), "newton": Newton()}[method]
 
 
-def _check_resets(resets, steps: int):
-    if not hasattr(resets, "dtype"):
-        resets = np.asarray(resets)
-    if resets.dtype != np.bool_:
-        raise TypeError(f"resets must have a bool dtype, got {resets.dtype}")
-    _checks.shape("resets", resets, (steps,), "shape (T,) =")
-    return jnp.asarray(resets)
+def valid_steps(steps: int, seq_length=None, mask=None):
+    """The valid steps of one sequence of ``steps`` steps, checked: ``(T,) bool``, or ``None``
+    when every step is valid. ``seq_length`` is the mask ``t < seq_length`` (a scalar in
+    ``[0, T]``, clamped under jit); ``mask`` a ``(T,) bool`` array; not both.
+
+    Examples:
+      >>> valid_steps(4, seq_length=3).tolist()
+      [True, True, True, False]
+    """
+    if seq_length is not None and mask is not None:
+        raise ValueError("mask and seq_length exclude each other (seq_length is the mask t < seq_length), got both")
+    if mask is not None:
+        return _checks.bools("mask", mask, (steps,), "shape (T,) =")
+    if seq_length is None:
+        return None
+    seq_length = _checks.lengths("seq_length", seq_length, steps)
+    if seq_length.ndim != 0:
+        raise ValueError(f"seq_length must be a scalar for one sequence, got shape {tuple(seq_length.shape)}")
+    return padding.batch_valid(steps, seq_length)
 
 
 def _check_xs(xs):
@@ -130,7 +149,8 @@ def _check_xs(xs):
     return xs
 
 
-def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
+def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets, mask=None,
+         zero_output_for_mask=True):
     """Checks the arguments (the entry point's one validation), then :func:`evaluate`."""
     _checks.cell("cell", cell)
     method = _method(method)
@@ -142,19 +162,17 @@ def _run(cell, params, xs, carry, seq_length, reverse, unroll, method, resets):
         if not jnp.issubdtype(dtype, jnp.inexact):
             raise TypeError(f"carry must have a floating dtype, got {dtype}")
     steps = jax.tree.leaves(xs)[0].shape[0]
-    if seq_length is not None:
-        seq_length = _checks.lengths("seq_length", seq_length, steps)
-        if seq_length.ndim != 0:
-            raise ValueError(f"seq_length must be a scalar for one sequence, got shape {tuple(seq_length.shape)}")
+    valid = valid_steps(steps, seq_length, mask)
+    repeat = not _checks.boolean("zero_output_for_mask", zero_output_for_mask) and mask is not None
     if resets is not None:
-        resets = _check_resets(resets, steps)
+        resets = _checks.bools("resets", resets, (steps,), "shape (T,) =")
     state = precision.policy(getattr(cell, "compute_dtype", None), xs, params).state
     _check_step(cell, params, xs, carry, state)
     if not _by_value(cell):  # its identity would key the compiled program: run it op by op
-        return evaluate(params, xs, carry, seq_length, resets, cell=cell, reverse=reverse, unroll=unroll,
-                        method=method, state=state)
-    return compiled(evaluate, params, xs, carry, seq_length, resets, cell=cell, reverse=reverse, unroll=unroll,
-                    method=method, state=state)
+        return evaluate(params, xs, carry, valid, resets, cell=cell, reverse=reverse, unroll=unroll,
+                        method=method, state=state, repeat=repeat)
+    return compiled(evaluate, params, xs, carry, valid, resets, cell=cell, reverse=reverse, unroll=unroll,
+                    method=method, state=state, repeat=repeat)
 
 
 def _by_value(cell) -> bool:
@@ -187,14 +205,16 @@ def _check_step(cell, params, xs, carry, state) -> None:
             raise TypeError(f"cell.apply must return a floating carry, got {leaf.dtype}")
 
 
-def evaluate(params, xs, carry, seq_length, resets, *, cell, reverse, unroll, method, state):
-    """:func:`scan` on checked arguments: ``method`` an evaluated option (``"sequential"``, an
-    :class:`Associative` or a :class:`Newton`), ``state`` the state dtype of the carry.
+def evaluate(params, xs, carry, valid, resets, *, cell, reverse, unroll, method, state, repeat=False):
+    """:func:`scan` on checked arguments: ``valid: (T,) bool`` or None (:func:`valid_steps`),
+    ``method`` an evaluated option (``"sequential"``, an :class:`Associative` or a :class:`Newton`),
+    ``state`` the state dtype of the carry; ``repeat``: padded steps repeat the last output
+    (Keras's masking, :func:`jaxrnn.driver.padding.repeat`) instead of giving 0.
 
     Returns ``(ys, carry, info or None)``.
     """
     carry = cell.initial_carry(state) if carry is None else precision.cast_tree(carry, state)
-    if method == "sequential" and seq_length is None and resets is None:
+    if method == "sequential" and valid is None and resets is None:
         def step(c, x):
             new, y = cell.apply(params, c, x)
             return precision.cast_tree(new, state), y
@@ -203,7 +223,8 @@ def evaluate(params, xs, carry, seq_length, resets, *, cell, reverse, unroll, me
         return ys, carry, None
 
     steps = jax.tree.leaves(xs)[0].shape[0]
-    valid, start = padding.flags(steps, seq_length, resets, reverse)
+    carry0 = carry
+    valid, start = padding.flags(steps, valid, resets, reverse)
     xs_p = padding.zero_padding(jax.tree.map(lambda a: a[::-1], xs) if reverse else xs, valid)
     info = None
     if isinstance(method, Associative) and steps:
@@ -217,4 +238,6 @@ def evaluate(params, xs, carry, seq_length, resets, *, cell, reverse, unroll, me
         carry, ys = jax.lax.scan(guarded, carry, (xs_p, valid, start), unroll=unroll)
         if isinstance(method, Newton):
             info = NewtonInfo(jnp.asarray(0), jnp.asarray(True), jnp.asarray(0.0, state))
+    if repeat:
+        ys = padding.repeat(valid, ys, carry0)  # in processing order
     return (ys[::-1] if reverse else ys), carry, info

@@ -11,11 +11,13 @@ All engines compute the same function; they differ in speed and in where they ca
 - ``auto``: ``cudnn`` where it can run, else ``xla``.
 
 The contract: the layer checks its inputs once, computes the precision policy once, and calls
-``engine.run(network, params, x, state, lengths, row_keys, policy) -> (ys, state)`` where
+``engine.run(network, params, x, state, valid, row_keys, policy) -> (ys, state)`` where
 
 - ``network``: the layer's :class:`jaxrnn.Stack` of :class:`jaxrnn.Recurrent` or
   :class:`jaxrnn.Bidirectional` layers (the engine reads everything it needs from it);
-- ``x: (T, B, I)`` time-major; ``lengths: (B,)`` ints in ``[0, T]`` or ``None``;
+- ``x: (T, B, I)`` time-major; ``valid: (T, B) bool`` the valid steps (the layer's ``seq_lengths``
+  as ``t < length``, or its ``mask``) or ``None``, padded steps under the padding rule
+  (:mod:`jaxrnn.driver.padding`: carry kept, output 0);
 - ``state``: torch's layout, the cells' carry structure with leaves ``(L*D, B, F)`` (an LSTM's
   ``LSTMState(h, c)``), both in and out;
 - ``row_keys: (B,)`` typed PRNG keys for dropout between layers, or ``None``;
@@ -50,7 +52,7 @@ def check(engine: str, network) -> None:
         raise _refusal("this layer", reason)
 
 
-def select(engine: str, network, policy, dropout_key: bool, batch: int, steps: int):
+def select(engine: str, network, policy, dropout_key: bool, batch: int, steps: int, masked: bool = False):
     """The engine module that runs this call (``engine`` with ``"auto"`` resolved).
 
     Args:
@@ -60,6 +62,7 @@ def select(engine: str, network, policy, dropout_key: bool, batch: int, steps: i
       dropout_key: whether the call draws dropout between layers.
       batch: B, the rows of the call.
       steps: T, the time steps of the call.
+      masked: whether the call's valid steps come from a ``mask`` (holes allowed), not lengths.
 
     Raises:
       ValueError: naming ``engine``, why it cannot run and which engines can, when an explicit
@@ -67,7 +70,7 @@ def select(engine: str, network, policy, dropout_key: bool, batch: int, steps: i
     """
     if engine in ("reference", "xla"):
         return _BY_NAME[engine]
-    reason = cudnn.unsupported(network, policy, dropout_key, batch, steps)
+    reason = cudnn.unsupported(network, policy, dropout_key, batch, steps, masked)
     if reason is None:
         return cudnn
     if engine == "cudnn":

@@ -53,11 +53,14 @@ def unsupported_network(network) -> str | None:
         return "jax.experimental.rnn's LSTM has no proj_size"
     if merge != "concat":
         return f"cuDNN concatenates the directions, got merge_mode={merge!r}"
+    if getattr(network.layers[0], "reverse", False):
+        return "cuDNN runs one direction forward only, got go_backwards=True"
     return None
 
 
-def unsupported(network, policy, dropout_key: bool, batch: int, steps: int) -> str | None:
-    """Why ``network`` cannot run on cuDNN for this call, or ``None`` if it can."""
+def unsupported(network, policy, dropout_key: bool, batch: int, steps: int, masked: bool = False) -> str | None:
+    """Why ``network`` cannot run on cuDNN for this call, or ``None`` if it can (``masked``: the call
+    gives a ``mask``, which may have holes, rather than lengths)."""
     reason = unsupported_network(network)
     if reason is not None:
         return reason
@@ -65,6 +68,8 @@ def unsupported(network, policy, dropout_key: bool, batch: int, steps: int) -> s
         return f"jax.experimental.rnn's LSTM computes in float32 only, the compute dtype is {policy.compute}"
     if dropout_key:
         return "cuDNN draws its own dropout masks, not jaxrnn's (a key with dropout > 0)"
+    if masked:
+        return "cuDNN takes sequence lengths, not a mask (which may have holes)"
     if batch == 0 or steps == 0:
         return f"the input is empty (T={steps}, B={batch})"
     return backend_problem()
@@ -90,15 +95,15 @@ def kernel(x, h_0, c_0, weights, seq_lengths, input_size, hidden_size, num_layer
     return cast("tuple[jax.Array, jax.Array, jax.Array]", out)  # its custom_vjp wrapper is typed as returning object
 
 
-def run(network, params, x, state, lengths, row_keys, policy):
+def run(network, params, x, state, valid, row_keys, policy):
     """Runs ``network`` on ``x: (T, B, I)`` with cuDNN (see :mod:`jaxrnn.engines` for the contract;
     ``row_keys`` is always ``None`` here). ``state`` is ``LSTMState(h, c)`` in torch's layout
     ``(L*D, B, H)``, which is cuDNN's own."""
     cell, bidirectional, _ = _shape(network)
     steps, batch = x.shape[:2]
     h_0, c_0 = (s.astype(jnp.float32) for s in state)
-    lengths = jnp.full((batch,), steps, jnp.int32) if lengths is None else lengths.astype(jnp.int32)
-    valid = padding.batch_valid(steps, lengths)
+    # ``valid`` is a length's mask here (``unsupported``: no mask with holes): its rows' lengths
+    lengths = jnp.full((batch,), steps, jnp.int32) if valid is None else valid.sum(0, dtype=jnp.int32)
     x_bm = jnp.swapaxes(padding.zero_padding(x, valid), 0, 1).astype(jnp.float32)
     y, h_n, c_n = kernel(x_bm, h_0, c_0, flat_weights(network, params, policy), jnp.maximum(lengths, 1),
                          x.shape[-1], cell.hidden_size, len(network.layers), bidirectional)

@@ -11,7 +11,7 @@ from jaxrnn.combinators import restack, unstack
 from jaxrnn.driver.run import evaluate
 
 
-def run(network, params, x, state, lengths, row_keys, policy):
+def run(network, params, x, state, valid, row_keys, policy):
     """Runs ``network`` on ``x: (T, B, I)`` row by row (see :mod:`jaxrnn.engines` for the contract).
 
     Examples:
@@ -23,14 +23,14 @@ def run(network, params, x, state, lengths, row_keys, policy):
       >>> ys.shape, h_n.shape
       ((5, 2, 4), (1, 2, 4))
     """
-    def runner(cell, params, xs, carries, length, reverses, unroll):
-        return tuple(evaluate(p, xs, c, length, None, cell=cell, reverse=r, unroll=unroll, method="sequential",
+    def runner(cell, params, xs, carries, valid_b, reverses, unroll):
+        return tuple(evaluate(p, xs, c, valid_b, None, cell=cell, reverse=r, unroll=unroll, method="sequential",
                               state=policy.state)[:2]
                      for p, c, r in zip(params, carries, reverses))
 
-    def row(x_b, state_b, length_b, key_b):
-        ys, finals = network.run(runner, params, x_b, unstack(network, state_b), length_b, key_b)
+    def row(x_b, state_b, valid_b, key_b):
+        ys, finals = network.run(runner, params, x_b, unstack(network, state_b), valid_b, key_b)
         return ys, restack(network, finals)
 
-    in_axes = (1, 1, None if lengths is None else 0, None if row_keys is None else 0)
-    return jax.vmap(row, in_axes=in_axes, out_axes=(1, 1))(x, state, lengths, row_keys)
+    in_axes = (1, 1, None if valid is None else 1, None if row_keys is None else 0)
+    return jax.vmap(row, in_axes=in_axes, out_axes=(1, 1))(x, state, valid, row_keys)

@@ -30,7 +30,7 @@ from jaxrnn.driver import padding
 _CORE = ("w_ih", "b_in", "w_hh", "b_rec")  # the entries the GEMMs outside pointwise read
 
 
-def run(network, params, x, state, lengths, row_keys, policy):
+def run(network, params, x, state, valid, row_keys, policy):
     """Runs ``network`` on the whole batch ``x: (T, B, I)`` (see :mod:`jaxrnn.engines` for the
     contract): the network's combinators with :func:`direction` evaluating each direction.
 
@@ -43,15 +43,14 @@ def run(network, params, x, state, lengths, row_keys, policy):
       >>> ys.shape, c_n.shape
       ((10, 3, 16), (2, 3, 8))
     """
-    ys, finals = network.run(runner(policy), params, x, unstack(network, state), lengths, row_keys)
+    ys, finals = network.run(runner(policy), params, x, unstack(network, state), valid, row_keys)
     return ys, restack(network, finals)
 
 
 def runner(policy):
     """The runner (see :mod:`jaxrnn.combinators`) of this engine under ``policy``: each direction of
     a time-major batch ``xs: (T, B, I)`` by :func:`direction`, padded steps under the padding rule."""
-    def run_directions(cell, params, xs, carries, lengths, reverses, unroll):
-        valid = padding.batch_valid(xs.shape[0], lengths)
+    def run_directions(cell, params, xs, carries, valid, reverses, unroll):
         xs = padding.zero_padding(xs, valid)
         return tuple(direction(cell, p, xs, c, valid, r, policy, unroll)
                      for p, c, r in zip(params, carries, reverses))

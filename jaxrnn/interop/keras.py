@@ -64,8 +64,6 @@ def _layer_config(layer) -> tuple[type, dict]:
         if getattr(cell, option):
             raise ValueError(f"layer: {option} must be 0 (jaxrnn has no per-step input dropout), "
                              f"got {getattr(cell, option)}")
-    if layer.stateful:
-        raise ValueError("layer: stateful must be False (pass the state as hx instead), got True")
     compute = getattr(getattr(layer, "dtype_policy", None), "compute_dtype", "float32")
     if compute != "float32":  # e.g. "mixed_bfloat16": float32 variables, bfloat16 computation
         kwargs["compute_dtype"] = compute
@@ -136,7 +134,7 @@ def _model_layers(model):
     skipped = []
     for k in layers[:positions[0]] + layers[positions[-1] + 1:]:
         kind = type(k).__name__
-        note = f" (pass seq_lengths=masked_lengths(x, {k.mask_value}) instead)" if kind == "Masking" else ""
+        note = (f" (pass mask=np.any(x != {k.mask_value}, axis=-1) instead)" if kind == "Masking" else "")
         skipped.append(f"{k.name} ({kind}){note}")
     return [layers[i] for i in positions], (rates[0] if rates else 0.0), skipped
 
@@ -149,18 +147,27 @@ def from_keras(layer):
     layer with ``num_layers`` = their number (they must be of one kind, size and direction, each
     reading the previous one's output; a ``Dropout`` between them becomes the layer's ``dropout``,
     any other layer between them raises); the layers before and after them (``Masking``,
-    ``Dense``, ...) are skipped and named in a warning. A Keras ``Masking`` layer on right-padded input
-    corresponds to ``seq_lengths=masked_lengths(x, mask_value)``.
+    ``Dense``, ...) are skipped and named in a warning. A Keras ``Masking(mask_value)`` layer is
+    the call's ``mask=np.any(x != mask_value, axis=-1)`` (holes allowed; Keras's masking), or on
+    right-padded input ``seq_lengths=masked_lengths(x, mask_value)`` (padded outputs 0).
 
     The result is a batch-first :class:`jaxrnn.RNN`/``LSTM``/``GRU`` (one layer; bidirectional
     with Keras's ``merge_mode`` for ``Bidirectional``) whose ``output`` equals Keras's output with
-    ``return_sequences=True`` and whose :func:`jaxrnn.param_count` equals ``count_params()``.
-    Options that change the function and have no exact jaxrnn form (other activations,
-    ``dropout``/``recurrent_dropout``, ``go_backwards``, ``stateful``, ``merge_mode=None``, different
-    forward and backward layers) raise ``ValueError`` naming the option. ``return_sequences``,
-    ``return_state`` and ``unroll`` do not change the weights and are ignored. A layer computing
-    in another dtype than float32 (``dtype="mixed_bfloat16"``) keeps it as ``compute_dtype``
-    (equal to bfloat16's precision: jaxrnn carries the state in float32).
+    ``return_sequences=True`` (given Keras's mask as ``mask=``, too) and whose
+    :func:`jaxrnn.param_count` equals ``count_params()``. Keras's options map to the layer's:
+    ``go_backwards`` and ``zero_output_for_mask`` to the fields of the same names,
+    ``Bidirectional(merge_mode=None)`` to ``merge_mode=None`` (the two outputs, the backward one
+    in time order as Keras returns it). A ``stateful=True`` layer converts like any other: jaxrnn
+    holds no state, ``apply`` returns it and the next call takes it back as ``hx``
+    (``out, h = layer.apply(params, chunk, h)``); the state a Keras layer holds now is
+    ``hx = np.asarray(k.states[0])[None]`` (LSTM: ``(h[None], c[None])`` from ``k.states``;
+    ``Bidirectional``: the forward then the backward layer's, stacked). Options that change the
+    function and have no exact jaxrnn form (other activations, ``dropout``/``recurrent_dropout``,
+    different forward and backward layers, ``go_backwards`` in a model of several recurrent
+    layers) raise ``ValueError`` naming the option. ``return_sequences``, ``return_state`` and
+    ``unroll`` do not change the weights and are ignored. A layer computing in another dtype than
+    float32 (``dtype="mixed_bfloat16"``) keeps it as ``compute_dtype`` (equal to bfloat16's
+    precision: jaxrnn carries the state in float32).
 
     Args:
       layer: a built ``keras.layers.SimpleRNN``, ``LSTM``, ``GRU`` or ``Bidirectional`` of one of them.
@@ -180,8 +187,6 @@ def from_keras(layer):
     if hasattr(layer, "layers") and type(layer).__name__ not in _RECURRENT:  # a model
         return _from_model(layer)
     if type(layer).__name__ == "Bidirectional":
-        if layer.merge_mode is None:
-            raise ValueError("layer: merge_mode must be 'concat', 'sum', 'mul' or 'ave', got None")
         kind, kwargs = _layer_config(layer.forward_layer)
         back_kind, back_kwargs = _layer_config(layer.backward_layer)
         if (back_kind, back_kwargs) != (kind, kwargs):
@@ -193,9 +198,8 @@ def from_keras(layer):
         bwd = _cell_params(kind, layer.backward_layer.get_weights(), kwargs)
         return out, [{"fwd": fwd, "bwd": bwd}]
     kind, kwargs = _layer_config(layer)
-    if layer.go_backwards:
-        raise ValueError("layer: go_backwards must be False (use Bidirectional), got True")
-    return kind(**kwargs), [_cell_params(kind, layer.get_weights(), kwargs)]
+    out = kind(**kwargs, go_backwards=bool(layer.go_backwards), zero_output_for_mask=bool(layer.zero_output_for_mask))
+    return out, [_cell_params(kind, layer.get_weights(), kwargs)]
 
 
 def _from_model(model):
@@ -204,6 +208,11 @@ def _from_model(model):
     recurrent, rate, skipped = _model_layers(model)
     converted = [from_keras(k) for k in recurrent]
     first, _ = converted[0]
+    backwards = [k.name for (layer, _), k in zip(converted, recurrent) if getattr(layer, "go_backwards", False)]
+    if backwards and len(converted) > 1:
+        raise ValueError(f"model: go_backwards must be False in a model of several recurrent layers, got True in "
+                         f"{', '.join(backwards)} (Keras feeds the next layer the reversed outputs); convert "
+                         "the layers one by one")
     for i, (layer, _) in enumerate(converted[1:], 1):
         same = dataclasses.replace(layer, input_size=first.input_size) == first
         if not same:
@@ -277,6 +286,8 @@ def to_keras(layer, params):
     keras = _import_keras()
 
     kwargs: dict[str, Any] = {"use_bias": layer.bias, "return_sequences": True}
+    if not layer.bidirectional:  # Keras's Bidirectional sets zero_output_for_mask itself
+        kwargs.update(go_backwards=layer.go_backwards, zero_output_for_mask=layer.zero_output_for_mask)
     if isinstance(layer, RNN):
         kwargs["activation"] = layer.nonlinearity
     if isinstance(layer, GRU):

@@ -65,7 +65,7 @@ def from_torch(module):
       >>> import torch
       >>> layer, params = from_torch(torch.nn.LSTM(5, 8, num_layers=2))
       >>> layer
-      LSTM(input_size=5, hidden_size=8, num_layers=2, bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, double_bias=True, merge_mode='concat', engine='auto', compute_dtype=None)
+      LSTM(input_size=5, hidden_size=8, num_layers=2, bias=True, batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, double_bias=True, merge_mode='concat', engine='auto', compute_dtype=None, go_backwards=False, zero_output_for_mask=False)
     """
     kind = _torch_kind(module)
     if kind in _CELLS:
@@ -204,6 +204,9 @@ def _empty_module(torch, layer, params):
         if layer.merge_mode != "concat":
             raise ValueError(f"layer: merge_mode must be 'concat' for torch.nn (torch concatenates the "
                              f"directions), got {layer.merge_mode!r}")
+        if layer.go_backwards:
+            raise ValueError("layer: go_backwards must be False for torch.nn (torch has no reversed "
+                             "one-direction layer), got True")
         module = getattr(torch.nn, type(layer).__name__)(layer.input_size, layer.hidden_size, **kwargs)
     else:
         raise TypeError(f"layer must be a jaxrnn RNN, LSTM, GRU or cell, got {type(layer).__name__}")

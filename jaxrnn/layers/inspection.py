@@ -76,8 +76,8 @@ def _rows(model, params, input_shape) -> list[tuple[str, tuple, int]]:
             return jax.vmap(lambda row: layer.apply(p, row)[0])(xs)
 
         x = jax.eval_shape(run, p, x)
-        out = (x.shape[1], x.shape[0], x.shape[2]) if time_major else tuple(x.shape)
-        rows.append((name, out, param_count(p)))
+        outs = [(o.shape[1], o.shape[0], o.shape[2]) if time_major else tuple(o.shape) for o in jax.tree.leaves(x)]
+        rows.append((name, outs[0] if len(outs) == 1 else outs, param_count(p)))  # merge_mode=None: two
     return rows
 
 

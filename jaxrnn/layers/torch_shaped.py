@@ -11,9 +11,17 @@ letters: T time, B batch, I input, H hidden, L layers, D directions (2 if bidire
 - ``seq_lengths: (B,)`` ints in ``[0, T]`` (right padding): padded outputs are exactly 0, each row's
   final state is its state after its last valid step (its initial state for length 0), and the
   reverse direction starts at each row's last valid step.
+- ``mask``: bools shaped like ``input`` without its features, holes allowed (Keras's masking): a
+  masked step leaves every state unchanged, and its output repeats the last output (0 with
+  ``zero_output_for_mask=True``, and in a bidirectional layer). ``seq_lengths`` is the special
+  case ``t < length`` with 0 outputs: both are the valid steps of the one padding rule
+  (:mod:`jaxrnn.driver.padding`).
 - ``merge_mode`` (bidirectional only): how the two directions' outputs combine,
-  ``"concat"`` (torch, the default), ``"sum"``, ``"mul"`` or ``"ave"`` (Keras's ``Bidirectional``);
-  with a non-concat mode ``output`` has ``H_out`` features and layer l > 0 takes ``H_out`` inputs.
+  ``"concat"`` (torch, the default), ``"sum"``, ``"mul"``, ``"ave"`` or ``None`` (Keras's
+  ``Bidirectional``); with a non-concat mode ``output`` has ``H_out`` features and layer l > 0
+  takes ``H_out`` inputs; ``None`` (one layer) returns the two outputs ``(out_fwd, out_bwd)``.
+- ``go_backwards`` (one direction only, Keras's): the layer reads its input from the end and
+  returns ``output`` in that order.
 - ``engine``: ``"auto"`` (default), ``"reference"``, ``"xla"`` or ``"cudnn"``; every engine computes
   the same function (see :mod:`jaxrnn.engines`).
 - ``compute_dtype``: ``None`` (the promoted dtype of input and params) or a floating dtype or its
@@ -43,6 +51,7 @@ from jaxrnn.combinators import (
     restack,
     unstack,
 )
+from jaxrnn.driver import padding
 
 
 class _TorchShaped:
@@ -58,6 +67,13 @@ class _TorchShaped:
         _checks.one_of("merge_mode", self.merge_mode, MERGE_MODES)
         if self.merge_mode != "concat" and not self.bidirectional:
             raise ValueError(f"merge_mode={self.merge_mode!r} needs bidirectional=True, got bidirectional=False")
+        if self.merge_mode is None and self.num_layers > 1:
+            raise ValueError(f"merge_mode=None gives two outputs, which no next layer reads: it needs "
+                             f"num_layers=1, got num_layers={self.num_layers}")
+        if _checks.boolean("go_backwards", self.go_backwards) and self.bidirectional:
+            raise ValueError("go_backwards=True runs one direction backward (Keras's go_backwards); with "
+                             "bidirectional=True the backward direction is already there: use one of them")
+        _checks.boolean("zero_output_for_mask", self.zero_output_for_mask)
         _checks.one_of("engine", self.engine, engines.ENGINES)
         object.__setattr__(self, "compute_dtype", precision.dtype_name("compute_dtype", self.compute_dtype))
         self.cell()  # validates the cell's own hyperparameters
@@ -78,7 +94,7 @@ class _TorchShaped:
     def network(self) -> Stack:
         """The equivalent unbatched :class:`jaxrnn.Stack` of (bidirectional) recurrent layers."""
         cell = self.cell()
-        layer = Bidirectional(cell, merge=self.merge_mode) if self.bidirectional else Recurrent(cell)
+        layer = Bidirectional(cell, merge=self.merge_mode) if self.bidirectional else Recurrent(cell, self.go_backwards)
         return Stack((layer,) * self.num_layers, dropout=self.dropout)
 
     def init(self, key, *, preset: str = "torch", dtype=jnp.float32) -> list:
@@ -105,7 +121,7 @@ class _TorchShaped:
                 cell.check_params(p, size, f"params[{l}]")
             size = layer.output_size
 
-    def apply(self, params, input, hx=None, *, seq_lengths=None, key=None, deterministic: bool = False):
+    def apply(self, params, input, hx=None, *, seq_lengths=None, mask=None, key=None, deterministic: bool = False):
         """Runs the layer; see the module docstring for shapes.
 
         Args:
@@ -115,6 +131,14 @@ class _TorchShaped:
           seq_lengths: ``(B,)`` ints in ``[0, T]``; ``None`` means every row has T steps.
             Concrete values outside ``[0, T]`` raise ``ValueError``; under ``jax.jit`` (traced
             values) they cannot be checked and are clamped to ``[0, T]``.
+          mask: bools shaped like ``input`` without its feature axis (``(B, T)`` if
+            ``batch_first``, Keras's layout; ``(T, B)``; unbatched ``(T,)``), False at the steps
+            to skip, anywhere (holes allowed), with Keras's semantics: a masked step's input is
+            never read and every layer's state passes through it unchanged; its output repeats
+            the last output (before any, ``h_0``'s last layer) in processing order, or is 0 with
+            ``zero_output_for_mask=True`` and always in a bidirectional layer (as Keras's
+            ``Bidirectional``). Instead of ``seq_lengths`` (the mask ``t < length`` with 0
+            outputs), not with it.
           key: PRNG key drawing the inter-layer dropout masks (training). Dropout is explicit:
             with ``dropout > 0`` and ``num_layers > 1`` a call without a key raises
             ``ValueError`` naming ``key`` unless it says ``deterministic=True``.
@@ -122,8 +146,8 @@ class _TorchShaped:
             ``Dropout``; a given ``key`` is then unused.
 
         Returns:
-          ``(output, h_n)``, LSTM ``(output, (h_n, c_n))``; ``output`` in the compute dtype,
-          ``h_n``/``c_n`` in the state dtype.
+          ``(output, h_n)``, LSTM ``(output, (h_n, c_n))``; ``output`` in the compute dtype
+          (``merge_mode=None``: the pair ``(out_fwd, out_bwd)``), ``h_n``/``c_n`` in the state dtype.
         """
         x = _checks.float_array("input", input)
         if x.ndim not in (2, 3):
@@ -134,16 +158,19 @@ class _TorchShaped:
         if x.shape[-1] != self.input_size:
             raise ValueError(f"input: expected input_size {self.input_size}, got {x.shape[-1]}")
         batched = x.ndim == 3
+        if mask is not None:
+            want = "(B, T)" if batched and self.batch_first else "(T, B)" if batched else "(T,)"
+            mask = _checks.bools("mask", mask, x.shape[:-1], f"shape {want} (the input's without its features) =")
         if not batched:
-            x = x[:, None]
-        elif self.batch_first:
-            x = jnp.swapaxes(x, 0, 1)  # the one layout change: engines are time-major
+            x, mask = x[:, None], None if mask is None else mask[:, None]
+        elif self.batch_first:  # the one layout change: engines are time-major
+            x, mask = jnp.swapaxes(x, 0, 1), None if mask is None else jnp.swapaxes(mask, 0, 1)
         out, state = self.run_time_major(params, x, hx, seq_lengths, self.row_keys(key, x.shape[1], deterministic),
-                                         batched)
+                                         batched, mask)
         if not batched:
-            return out[:, 0], jax.tree.map(lambda s: s[:, 0], state)
+            return jax.tree.map(lambda o: o[:, 0], out), jax.tree.map(lambda s: s[:, 0], state)
         if self.batch_first:
-            out = jnp.swapaxes(out, 0, 1)
+            out = jax.tree.map(lambda o: jnp.swapaxes(o, 0, 1), out)
         return out, state
 
     def row_keys(self, key, batch: int, deterministic: bool = False):
@@ -159,9 +186,10 @@ class _TorchShaped:
         key = dropout_key(key, self.dropout if self.num_layers > 1 else 0.0, deterministic)
         return None if key is None else jax.random.split(key, batch)
 
-    def run_time_major(self, params, x, hx, seq_lengths, row_keys, batched: bool = True):
+    def run_time_major(self, params, x, hx, seq_lengths, row_keys, batched: bool = True, mask=None):
         """:meth:`apply` on a time-major ``x: (T, B, I)`` with one dropout key per row (``None``: no
-        dropout); ``batched=False`` reads ``hx`` and ``seq_lengths`` as unbatched (B = 1).
+        dropout) and a checked time-major ``mask: (T, B) bool`` or None; ``batched=False`` reads
+        ``hx`` and ``seq_lengths`` as unbatched (B = 1).
         Returns ``(output: (T, B, F), torch-shaped state with B)``.
 
         The one entry point of every engine: the params, ``hx`` and lengths are checked here, the
@@ -170,13 +198,22 @@ class _TorchShaped:
         self.check_params(params)
         steps, batch = x.shape[0], x.shape[1]
         policy = precision.policy(self.compute_dtype, x, params)
-        lengths = self._lengths(seq_lengths, batch, steps, batched)
+        valid = self._valid(seq_lengths, mask, batch, steps, batched)
         state = self._state(hx, batch, batched, policy.state)
         network = self.network()
-        engine = engines.select(self.engine, network, policy, row_keys is not None, batch, steps)
-        out, state = compiled(run_engine, params, x, state, lengths, row_keys, engine=engine, network=network,
+        engine = engines.select(self.engine, network, policy, row_keys is not None, batch, steps, mask is not None)
+        out, final = compiled(run_engine, params, x, state, valid, row_keys, engine=engine, network=network,
                               policy=policy)
-        return out, self._torch_form(state)
+        return self._output(out, mask, state), self._torch_form(final)
+
+    def _output(self, out, mask, state):
+        """The layer's output from the network's ``out: (T, B, F)``: at masked steps the last
+        output again (Keras's masking, one direction, unless ``zero_output_for_mask``; the
+        network gives 0 there), then, for ``go_backwards``, in processing order."""
+        if mask is not None and not self.bidirectional and not self.zero_output_for_mask:
+            last_layer = jax.tree.map(lambda s: s[-1], state)  # its h_0 is the output before any step
+            out = padding.repeat(mask, out, last_layer, reverse=self.go_backwards)
+        return out[::-1] if self.go_backwards else out
 
     def initial_state(self, batch_size=None, dtype=jnp.float32):
         """Torch-shaped zeros: ``h_0: (L*D, B, H_out)`` (LSTM ``(h_0, c_0)``, ``c_0: (L*D, B, H)``);
@@ -217,6 +254,9 @@ class _TorchShaped:
         if self.bidirectional:
             raise ValueError("bidirectional=True: step runs one time step forward, and a bidirectional "
                              "layer needs the whole sequence; use apply")
+        if self.go_backwards:
+            raise ValueError("go_backwards=True: step runs one time step forward, and a layer that reads "
+                             "its input from the end needs the whole sequence; use apply")
         x = _checks.float_array("x_t", x_t)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"x_t must have shape (B, {self.input_size}) or ({self.input_size},), got {tuple(x.shape)}")
@@ -232,6 +272,15 @@ class _TorchShaped:
         return y, state
 
     # -- torch's state: the cells' carry structure, each leaf (L*D, B, F) -------------------------
+
+    def _valid(self, seq_lengths, mask, batch, steps, batched):
+        """The call's valid steps ``(T, B) bool`` (a mask, or lengths as ``t < length``) or None."""
+        if mask is not None:
+            if seq_lengths is not None:
+                raise ValueError("mask and seq_lengths exclude each other (seq_lengths is the mask t < length, "
+                                 "with 0 outputs at padding), got both")
+            return mask
+        return padding.batch_valid(steps, self._lengths(seq_lengths, batch, steps, batched))
 
     def _lengths(self, seq_lengths, batch, steps, batched):
         if seq_lengths is None:
@@ -274,10 +323,10 @@ class _TorchShaped:
 
 
 
-def run_engine(params, x, state, lengths, row_keys, *, engine, network, policy):
+def run_engine(params, x, state, valid, row_keys, *, engine, network, policy):
     """``engine.run`` (see :mod:`jaxrnn.engines`) as :func:`jaxrnn._compile.compiled` calls it: the
     arrays first, the static engine, network and policy by keyword."""
-    return engine.run(network, params, x, state, lengths, row_keys, policy)
+    return engine.run(network, params, x, state, valid, row_keys, policy)
 
 @dataclasses.dataclass(frozen=True)
 class RNN(_TorchShaped):
@@ -300,14 +349,22 @@ class RNN(_TorchShaped):
       double_bias: ``True`` keeps torch's two biases ``b_ih`` and ``b_hh``; ``False`` keeps one
         ``b_ih`` (Keras's layout of ``SimpleRNN``).
       merge_mode: how a bidirectional layer combines its two directions: ``"concat"`` (torch's
-        ``[fwd, bwd]``, the default), ``"sum"``, ``"mul"`` or ``"ave"`` (Keras's ``Bidirectional``);
-        only with ``bidirectional=True``; a non-concat mode gives ``H_out`` output features.
+        ``[fwd, bwd]``, the default), ``"sum"``, ``"mul"``, ``"ave"`` or ``None`` (Keras's
+        ``Bidirectional``); only with ``bidirectional=True``; a non-concat mode gives ``H_out``
+        output features, and ``None`` (one layer only) gives two outputs ``(out_fwd, out_bwd)``,
+        both in time order.
       engine: ``"auto"`` (default: the fastest engine that can run each call), ``"reference"``,
         ``"xla"`` or ``"cudnn"``; every engine computes the same function (see
         :mod:`jaxrnn.engines`). An engine that cannot run the layer or a call raises ``ValueError``.
       compute_dtype: ``None`` (the promoted dtype of input and params) or a floating dtype or its
         name (``"bfloat16"``): matmul operands and ``output`` in it, float32 accumulation, and the
         recurrent state in float32 when it is 16-bit (see :mod:`jaxrnn.precision`).
+      go_backwards: ``True`` (Keras's ``go_backwards``, one direction only): every layer runs from
+        the last step to the first (a row with ``seq_lengths`` from its last valid step), and
+        ``output`` is returned in that processing order, reversed in time.
+      zero_output_for_mask: with a ``mask`` (see :meth:`apply`), ``True`` outputs 0 at masked
+        steps; ``False`` (Keras's default) repeats the last output there. A bidirectional layer
+        always outputs 0 at masked steps, as Keras's ``Bidirectional`` (which sets it True).
 
     Examples:
       >>> model = RNN(5, 8, num_layers=2, batch_first=True, bidirectional=True)
@@ -329,6 +386,8 @@ class RNN(_TorchShaped):
     merge_mode: str = "concat"
     engine: str = "auto"
     compute_dtype: Any = None
+    go_backwards: bool = False
+    zero_output_for_mask: bool = False
 
     def __post_init__(self):
         self._validate()
@@ -360,14 +419,22 @@ class GRU(_TorchShaped):
       reset_after: ``True`` (torch, Keras's default): ``n = tanh(W_in x + b_in + r * (W_hn h +
         b_hn))``; ``False`` (Cho et al., Keras v1): ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``.
       merge_mode: how a bidirectional layer combines its two directions: ``"concat"`` (torch's
-        ``[fwd, bwd]``, the default), ``"sum"``, ``"mul"`` or ``"ave"`` (Keras's ``Bidirectional``);
-        only with ``bidirectional=True``; a non-concat mode gives ``H_out`` output features.
+        ``[fwd, bwd]``, the default), ``"sum"``, ``"mul"``, ``"ave"`` or ``None`` (Keras's
+        ``Bidirectional``); only with ``bidirectional=True``; a non-concat mode gives ``H_out``
+        output features, and ``None`` (one layer only) gives two outputs ``(out_fwd, out_bwd)``,
+        both in time order.
       engine: ``"auto"`` (default: the fastest engine that can run each call), ``"reference"``,
         ``"xla"`` or ``"cudnn"``; every engine computes the same function (see
         :mod:`jaxrnn.engines`). An engine that cannot run the layer or a call raises ``ValueError``.
       compute_dtype: ``None`` (the promoted dtype of input and params) or a floating dtype or its
         name (``"bfloat16"``): matmul operands and ``output`` in it, float32 accumulation, and the
         recurrent state in float32 when it is 16-bit (see :mod:`jaxrnn.precision`).
+      go_backwards: ``True`` (Keras's ``go_backwards``, one direction only): every layer runs from
+        the last step to the first (a row with ``seq_lengths`` from its last valid step), and
+        ``output`` is returned in that processing order, reversed in time.
+      zero_output_for_mask: with a ``mask`` (see :meth:`apply`), ``True`` outputs 0 at masked
+        steps; ``False`` (Keras's default) repeats the last output there. A bidirectional layer
+        always outputs 0 at masked steps, as Keras's ``Bidirectional`` (which sets it True).
 
     Examples:
       >>> model = GRU(5, 8)
@@ -388,6 +455,8 @@ class GRU(_TorchShaped):
     merge_mode: str = "concat"
     engine: str = "auto"
     compute_dtype: Any = None
+    go_backwards: bool = False
+    zero_output_for_mask: bool = False
 
     def __post_init__(self):
         self._validate()
@@ -419,14 +488,22 @@ class LSTM(_TorchShaped):
       double_bias: ``True`` keeps torch's two biases ``b_ih`` and ``b_hh``; ``False`` keeps one
         ``b_ih`` (Keras's layout of ``LSTM``: the two biases only ever enter as their sum).
       merge_mode: how a bidirectional layer combines its two directions: ``"concat"`` (torch's
-        ``[fwd, bwd]``, the default), ``"sum"``, ``"mul"`` or ``"ave"`` (Keras's ``Bidirectional``);
-        only with ``bidirectional=True``; a non-concat mode gives ``H_out`` output features.
+        ``[fwd, bwd]``, the default), ``"sum"``, ``"mul"``, ``"ave"`` or ``None`` (Keras's
+        ``Bidirectional``); only with ``bidirectional=True``; a non-concat mode gives ``H_out``
+        output features, and ``None`` (one layer only) gives two outputs ``(out_fwd, out_bwd)``,
+        both in time order.
       engine: ``"auto"`` (default: the fastest engine that can run each call), ``"reference"``,
         ``"xla"`` or ``"cudnn"``; every engine computes the same function (see
         :mod:`jaxrnn.engines`). An engine that cannot run the layer or a call raises ``ValueError``.
       compute_dtype: ``None`` (the promoted dtype of input and params) or a floating dtype or its
         name (``"bfloat16"``): matmul operands and ``output`` in it, float32 accumulation, and the
         recurrent state in float32 when it is 16-bit (see :mod:`jaxrnn.precision`).
+      go_backwards: ``True`` (Keras's ``go_backwards``, one direction only): every layer runs from
+        the last step to the first (a row with ``seq_lengths`` from its last valid step), and
+        ``output`` is returned in that processing order, reversed in time.
+      zero_output_for_mask: with a ``mask`` (see :meth:`apply`), ``True`` outputs 0 at masked
+        steps; ``False`` (Keras's default) repeats the last output there. A bidirectional layer
+        always outputs 0 at masked steps, as Keras's ``Bidirectional`` (which sets it True).
 
     Examples:
       >>> model = LSTM(5, 8, num_layers=2, bidirectional=True, batch_first=True)
@@ -447,6 +524,8 @@ class LSTM(_TorchShaped):
     merge_mode: str = "concat"
     engine: str = "auto"
     compute_dtype: Any = None
+    go_backwards: bool = False
+    zero_output_for_mask: bool = False
 
     def __post_init__(self):
         self._validate()

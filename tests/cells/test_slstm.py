@@ -15,6 +15,7 @@ from xlstm.blocks.slstm.src.vanilla import (
 import jaxrnn
 from jaxrnn import precision
 from jaxrnn.combinators import Bidirectional, Recurrent, Stack
+from jaxrnn.driver import padding
 from jaxrnn.engines import reference, xla
 from tests.helpers import (
     close,
@@ -63,7 +64,7 @@ def test_the_xla_engine_runs_it_like_the_reference():
 
     def loss(engine):
         def f(params, x):
-            ys, final = engine.run(network, params, x, state, lengths, None, policy)
+            ys, final = engine.run(network, params, x, state, padding.batch_valid(7, lengths), None, policy)
             return every_output_loss(ys, final), (ys, final)
         return jax.jit(jax.value_and_grad(f, argnums=(0, 1), has_aux=True))(params, x)
 

@@ -16,6 +16,7 @@ from jax.experimental import rnn
 import jaxrnn
 from jaxrnn import engines
 from jaxrnn.combinators import Bidirectional, Recurrent, Stack
+from jaxrnn.driver import padding
 from jaxrnn.engines import cudnn, xla
 from tests.engines.conftest import lstm_ref_kernel
 from tests.helpers import (
@@ -202,7 +203,7 @@ def test_xla_runner_on_a_stack_equals_the_vmapped_stack(layers):
 
     def fast(params, x):
         policy = jaxrnn.precision.policy(None, x, params)
-        return loss(*net.run(xla.runner(policy), params, x, None, lengths))
+        return loss(*net.run(xla.runner(policy), params, x, None, padding.batch_valid(5, lengths)))
 
     def ref(params, x):
         return loss(*jax.vmap(lambda xb, n: net.apply(params, xb, seq_length=n), in_axes=(1, 0),

@@ -33,17 +33,26 @@ def test_jaxrnn_fields_follow_torchs_and_merge_mode_defaults_to_concat():
     """torch's positional arguments keep their positions; jaxrnn's own fields come after them."""
     for cls in (jaxrnn.RNN, jaxrnn.LSTM, jaxrnn.GRU):
         fields = list(cls.__dataclass_fields__)
-        assert fields[-3:] == ["merge_mode", "engine", "compute_dtype"] and cls(2, 3).merge_mode == "concat"
+        assert fields[-5:] == ["merge_mode", "engine", "compute_dtype", "go_backwards", "zero_output_for_mask"]
+        assert cls(2, 3).merge_mode == "concat"
 
 
 def test_merge_mode_errors():
-    with pytest.raises(ValueError, match="merge_mode must be one of 'concat', 'sum', 'mul', 'ave'; got 'max'"):
+    with pytest.raises(ValueError, match="merge_mode must be one of 'concat', 'sum', 'mul', 'ave', None; got 'max'"):
         jaxrnn.GRU(2, 3, bidirectional=True, merge_mode="max")
     with pytest.raises(ValueError, match="merge_mode='sum' needs bidirectional=True"):
         jaxrnn.RNN(2, 3, merge_mode="sum")
+    with pytest.raises(ValueError, match="merge_mode=None gives two outputs, which no next layer reads: it needs "
+                                         "num_layers=1, got num_layers=2"):
+        jaxrnn.GRU(2, 3, num_layers=2, bidirectional=True, merge_mode=None)
+    with pytest.raises(ValueError, match=r"layers\[0\] has merge=None: its two outputs cannot feed the next layer"):
+        jaxrnn.Stack((jaxrnn.Bidirectional(jaxrnn.GRUCell(3), merge=None), jaxrnn.Recurrent(jaxrnn.GRUCell(3))))
 
 
 def test_to_torch_rejects_non_concat_merge_mode():
     layer = jaxrnn.RNN(2, 3, bidirectional=True, merge_mode="ave")
     with pytest.raises(ValueError, match="merge_mode must be 'concat' for torch.nn"):
         to_torch(layer, layer.init(jax.random.key(0)))
+    backwards = jaxrnn.RNN(2, 3, go_backwards=True)
+    with pytest.raises(ValueError, match="go_backwards must be False for torch.nn"):
+        to_torch(backwards, backwards.init(jax.random.key(0)))
