@@ -93,7 +93,8 @@ def masked_lengths(x, mask_value: float = 0.0):
     ``mask_value``. ``x: (B, T, I)`` -> ``(B,)`` int32.
 
     jaxrnn's outputs at those padded steps are 0, where a Keras RNN repeats its last output (or
-    gives 0 inside ``Bidirectional``); the valid steps and the final states are the same.
+    gives 0 inside ``Bidirectional``); the valid steps and the final states are the same. For
+    Keras's outputs at every step, holes included, pass ``mask=np.any(x != mask_value, axis=-1)``.
 
     Args:
       x: ``(B, T, I)`` right-padded input.
