@@ -159,6 +159,10 @@ def cmd_train(args) -> int:
             from jaxrnn.app import board
 
             board.check_installed()  # before the run directory is claimed
+        if args.text is not None:  # a text that cannot be read is named before --out is claimed
+            from jaxrnn.app.corpus import read_text
+
+            read_text(os.path.abspath(args.text))
         if args.process_id != 0:  # process 0 alone writes the run directory
             return _train_process(args, stop)
         with rundir.exclusive(args.out or DEFAULTS["out"]):

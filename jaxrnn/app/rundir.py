@@ -254,11 +254,16 @@ def exclusive(run_dir: str):
     temporary files of earlier writers, and releases the lock on exit (also on a crash: the OS
     drops it with the process).
 
+    A start that fails (an exception out of the block) takes its claim back: the lock file it
+    created is removed, and so is the directory if this call created it and it is still empty.
+
     Raises:
       RunDirError: another process holds the lock, or the directory cannot be created.
     """
+    fresh = not os.path.lexists(run_dir)
     make(run_dir)
     path = os.path.join(run_dir, LOCK)
+    new_lock = not os.path.lexists(path)
     try:
         fd = open_file(path, os.O_RDWR | os.O_CREAT, f"--out {run_dir}: {LOCK}")
     except FileNotFoundError as e:  # a path component vanished
@@ -275,9 +280,23 @@ def exclusive(run_dir: str):
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         remove_temporary(run_dir)
-        yield
+        try:
+            yield
+        except BaseException:
+            if new_lock:
+                _take_back(run_dir, path, fresh)
+            raise
     finally:
         os.close(fd)  # releases the lock
+
+
+def _take_back(run_dir: str, lock: str, fresh: bool) -> None:
+    """Removes the lock file a failed start created, and ``run_dir`` if it created that too and
+    nothing else is in it."""
+    with contextlib.suppress(OSError):
+        os.remove(lock)
+        if fresh:
+            os.rmdir(run_dir)  # only if empty
 
 
 def remove_temporary(run_dir: str) -> list[str]:

@@ -174,3 +174,19 @@ def test_step_numbers_of_any_size_round_trip_through_checkpoint_names(capsys, tm
     assert checkpoint.latest(out) == big
     rc, _, err = run(capsys, "train", "--out", out, "--resume", "--steps", "100000002")
     assert rc == 0 and "resuming at step 100000002" in err, err
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failed_start_takes_its_claim_back(tmp_path, existing):
+    """A start that fails leaves no lock and no directory it made: an unreadable --text is named
+    before --out is claimed, and a failure after the claim (a text too short for one batch)
+    removes the lock file and the directory it created."""
+    out = tmp_path / "run"
+    if existing:
+        out.mkdir()
+    error("train", "--text", str(tmp_path / "nope.txt"), "--out", str(out), match="no such file")
+    assert sorted(os.listdir(out)) == [] if existing else not out.exists()
+    short = tmp_path / "short.txt"
+    short.write_text("abc\n" * 3)
+    error("train", "--text", str(short), "--out", str(out), *TINY, match="too short")
+    assert sorted(os.listdir(out)) == [] if existing else not out.exists()
