@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrnn import _checks, precision
+from jaxrnn._compile import compiled
 from jaxrnn.driver import padding
 from jaxrnn.ops import common as ops_common
 
@@ -133,12 +134,16 @@ class Block:
         policy = precision.policy(self.compute_dtype, x, params)
         batch, steps = x.shape[:2]
         lengths, resets = ops_common.row_options(seq_lengths, resets, batch, steps)
-        valid, start = ops_common.flags(steps, lengths, resets)
         state = state_like(state_name, initial_state, self.initial_state(batch, policy.state))
-        w = weights(params, policy, self.matrices)
-        x = padding.zero_padding(x, valid)
-        y, state = self.forward(w, x, state, Rows(lengths, resets, valid, start), method)
-        return padding.outputs(valid, y).astype(policy.compute), state
+        return compiled(_forward, params, x, state, lengths, resets, block=self, policy=policy, method=method)
+
+
+def _forward(params, x, state, lengths, resets, *, block: Block, policy: precision.Policy, method: str):
+    """:meth:`Block.apply` on checked arguments (one compiled program: :func:`jaxrnn._compile.compiled`)."""
+    valid, start = ops_common.flags(x.shape[1], lengths, resets)
+    w = weights(params, policy, block.matrices)
+    y, state = block.forward(w, padding.zero_padding(x, valid), state, Rows(lengths, resets, valid, start), method)
+    return padding.outputs(valid, y).astype(policy.compute), state
 
 
 def block_input(name: str, x, d_model: int):
