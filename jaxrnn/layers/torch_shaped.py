@@ -57,6 +57,24 @@ from jaxrnn.driver import padding
 class _TorchShaped:
     """Behaviour shared by the three layers; subclasses define the fields and ``cell()``."""
 
+    input_size: int  # the fields all three layers have (declared here for type checkers)
+    hidden_size: int
+    num_layers: int
+    bias: bool
+    batch_first: bool
+    dropout: float
+    bidirectional: bool
+    double_bias: bool
+    merge_mode: str | None
+    engine: str
+    compute_dtype: Any
+    go_backwards: bool
+    zero_output_for_mask: bool
+
+    def cell(self) -> ElmanCell | GRUCell | LSTMCell:
+        """The cell of every layer of the stack (see the subclasses)."""
+        raise NotImplementedError
+
     def _validate(self):
         _checks.positive_int("input_size", self.input_size)
         _checks.positive_int("hidden_size", self.hidden_size)
@@ -322,11 +340,11 @@ class _TorchShaped:
         return treedef.unflatten(tensors)
 
 
-
 def run_engine(params, x, state, valid, row_keys, *, engine, network, policy):
     """``engine.run`` (see :mod:`jaxrnn.engines`) as :func:`jaxrnn._compile.compiled` calls it: the
     arrays first, the static engine, network and policy by keyword."""
     return engine.run(network, params, x, state, valid, row_keys, policy)
+
 
 @dataclasses.dataclass(frozen=True)
 class RNN(_TorchShaped):
