@@ -118,7 +118,7 @@ class Bidirectional:
     """
 
     cell: Any
-    merge: str = "concat"
+    merge: str | None = "concat"
     unroll: int = 1
 
     def __post_init__(self):

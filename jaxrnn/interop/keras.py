@@ -300,7 +300,8 @@ def to_keras(layer, params):
         inner.build(shape)
         inner.set_weights(_keras_weights(layer, params[0]))
         return inner
-    out = keras.layers.Bidirectional(inner, merge_mode=layer.merge_mode)
+    # Keras leaves merge_mode unannotated, so its "concat" default reads as str; None is one of its modes
+    out = keras.layers.Bidirectional(inner, merge_mode=layer.merge_mode)  # pyright: ignore[reportArgumentType]
     out.build(shape)
     out.set_weights(_keras_weights(layer, params[0]["fwd"]) + _keras_weights(layer, params[0]["bwd"]))
     return out

@@ -119,6 +119,6 @@ def summary(model, params, input_shape) -> str:
     rule = "=" * (name_w + shape_w + count_w)
     lines = [f"Model: {type(model).__name__}", rule,
              f"{'Layer':<{name_w}}{'Output shape':<{shape_w}}{'Param #':>{count_w}}", rule]
-    lines += [f"{name:<{name_w}}{str(shape):<{shape_w}}{count:>{count_w},}" for name, shape, count in rows]
+    lines += [f"{name:<{name_w}}{shape!s:<{shape_w}}{count:>{count_w},}" for name, shape, count in rows]
     lines += [rule, f"Total params: {sum(c for _, _, c in rows):,}"]
     return "\n".join(lines)

@@ -401,7 +401,7 @@ class RNN(_TorchShaped):
     dropout: float = 0.0
     bidirectional: bool = False
     double_bias: bool = True
-    merge_mode: str = "concat"
+    merge_mode: str | None = "concat"
     engine: str = "auto"
     compute_dtype: Any = None
     go_backwards: bool = False
@@ -470,7 +470,7 @@ class GRU(_TorchShaped):
     bidirectional: bool = False
     double_bias: bool = True
     reset_after: bool = True
-    merge_mode: str = "concat"
+    merge_mode: str | None = "concat"
     engine: str = "auto"
     compute_dtype: Any = None
     go_backwards: bool = False
@@ -539,7 +539,7 @@ class LSTM(_TorchShaped):
     bidirectional: bool = False
     proj_size: int = 0
     double_bias: bool = True
-    merge_mode: str = "concat"
+    merge_mode: str | None = "concat"
     engine: str = "auto"
     compute_dtype: Any = None
     go_backwards: bool = False
