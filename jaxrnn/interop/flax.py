@@ -123,10 +123,12 @@ def _nnx_params(module) -> dict:
 
 def _rnn(module, params):
     """One direction: ``(cell, cell params, time_major, nnx?)`` of a linen or NNX ``RNN``."""
+    if not isinstance(module, (nn.RNN, nnx.RNN)):  # a direction of a Bidirectional
+        raise TypeError(f"module: each direction of a Bidirectional must be a Flax RNN, got {_full_name(module)}")
     if module.reverse:
         raise ValueError("module: reverse must be False (use a Bidirectional module or jaxrnn's "
                          "bidirectional layers), got True")
-    if isinstance(module, nnx.Module):
+    if isinstance(module, nnx.RNN):
         return module.cell, _nnx_params(module.cell), module.time_major, True
     if "cell" not in params:
         raise ValueError(f"variables: expected params['cell'] (from nn.RNN.init), got keys {sorted(params)}")

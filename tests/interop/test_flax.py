@@ -329,6 +329,9 @@ def test_from_flax_errors_name_the_received_type_fully():
     with pytest.raises(TypeError, match=r"must be a Flax linen or NNX RNN or Bidirectional .*got "
                                          r"flax.nnx.nn.linear.Linear"):
         from_flax(nnx.Linear(3, 4, rngs=nnx.Rngs(0)))
+    with pytest.raises(TypeError, match=r"each direction of a Bidirectional must be a Flax RNN, got "
+                                        r"flax.nnx.nn.linear.Linear"):
+        from_flax(nnx.Bidirectional(nnx.RNN(nnx.GRUCell(I, H, rngs=nnx.Rngs(0))), nnx.Linear(I, H, rngs=nnx.Rngs(1))))
     with pytest.raises(ValueError, match=r"variables: a linen module needs the variables from module.init"):
         from_flax(nn.RNN(nn.GRUCell(H)))
     rnn = nn.RNN(nn.GRUCell(H))
