@@ -223,7 +223,7 @@ def _step_layers(stack, params, x, carry):
                              "sequence; use apply)")
         if c is None:
             state = precision.policy(getattr(layer.cell, "compute_dtype", None), x, p).state
-            c = jax.tree.map(lambda z: jnp.broadcast_to(z, x.shape[:-1] + z.shape),
+            c = jax.tree.map(lambda z, lead=x.shape[:-1]: jnp.broadcast_to(z, lead + z.shape),
                              layer.cell.initial_carry(state))
         c, x = layer.cell.apply(p, c, x)
         new.append(c)
