@@ -29,12 +29,12 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import jaxrnn  # noqa: E402
-from jaxrnn.driver import padding  # noqa: E402
-from jaxrnn.engines import xla  # noqa: E402
+import jaxrnn
+from jaxrnn.driver import padding
+from jaxrnn.engines import xla
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-import timing  # noqa: E402  (scripts/timing.py)
+import timing  # scripts/timing.py
 
 CONFIGS = {"medium": (64, 100, 128, 256, 1, False), "long": (16, 1000, 64, 128, 1, False),
            "bilstm2": (64, 100, 128, 256, 2, True)}

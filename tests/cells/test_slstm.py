@@ -48,7 +48,7 @@ def test_newton_equals_sequential_with_lengths_and_resets(variant):
     params = randomized(cell.init(jax.random.key(3), 4), seed=3, scale=0.4)
     xs = jax.random.normal(jax.random.key(4), (9, 4))
     resets = jnp.zeros(9, bool).at[4].set(True)
-    kw = dict(seq_length=8, resets=resets)
+    kw = {"seq_length": 8, "resets": resets}
     options = jaxrnn.Newton(variant=variant, tol=1e-6, max_iters=40, fallback=False)
     close(jaxrnn.scan(cell, params, xs, method=options, **kw), jaxrnn.scan(cell, params, xs, **kw), 1e-5)
 
@@ -77,7 +77,7 @@ def test_gate_inputs_of_30_stay_finite():
     xs = 30.0 * jnp.sign(jax.random.normal(jax.random.key(8), (12, 4)))
     params = dict(params, w_ih=jnp.eye(16, 4).at[4:].set(jnp.eye(12, 4)))  # every gate sees +-30
     for method in ("sequential", jaxrnn.Newton(fallback=False)):
-        ys, grads = jax.value_and_grad(lambda p: jnp.sum(jaxrnn.scan(cell, p, xs, method=method)[0]))(params)
+        ys, grads = jax.value_and_grad(lambda p, m=method: jnp.sum(jaxrnn.scan(cell, p, xs, method=m)[0]))(params)
         assert np.isfinite(float(ys)) and all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))
 
 

@@ -171,8 +171,9 @@ def test_traced_lengths_are_clamped_like_the_reference():
     model = jaxrnn.LSTM(4, 6, bidirectional=True)
     params = model.init(jax.random.key(0))
     x = jax.random.normal(jax.random.key(1), (5, 3, 4))
-    results = [jax.jit(lambda p, x, n, m=dataclasses.replace(model, engine=e): m.apply(p, x, seq_lengths=n))(
-        params, x, jnp.array([9, -2, 3])) for e in ("xla", "reference")]
+    models = [dataclasses.replace(model, engine=e) for e in ("xla", "reference")]
+    results = [jax.jit(lambda p, x, n, m=m: m.apply(p, x, seq_lengths=n))(params, x, jnp.array([9, -2, 3]))
+               for m in models]
     close(results[0], results[1], 1e-5)
 
 
