@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import jax
 import jax.numpy as jnp
 
 from jaxrnn import _checks, precision
 from jaxrnn._compile import compiled
 from jaxrnn.driver import padding
-from jaxrnn.driver.newton import Newton, NewtonInfo, newton
 from jaxrnn.driver.associative import Associative, associative, check_linear
+from jaxrnn.driver.newton import Newton, NewtonInfo, newton
 
 METHODS = ("sequential", "associative", "newton")
 
 
 def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False, unroll: int = 1,
-         method="sequential", resets=None, mask=None, zero_output_for_mask: bool = False):
+         method: str | Associative | Newton = "sequential", resets=None, mask=None, zero_output_for_mask: bool = False):
     """Runs ``cell`` over the time steps of one sequence (sequentially, or in parallel over time).
 
     ``carry_t, y_t = cell.apply(params, carry_{t-1}, x_t)`` for ``t < seq_length``; steps
@@ -68,7 +70,7 @@ def scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False
 
 
 def newton_scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool = False,
-                resets=None, options: Newton = Newton()):
+                resets=None, options: Newton = Newton()) -> tuple[Any, Any, NewtonInfo]:
     """:func:`scan` with ``method=options`` (a :class:`jaxrnn.Newton`), also returning its info.
 
     Args:
@@ -94,7 +96,8 @@ def newton_scan(cell, params, xs, carry=None, *, seq_length=None, reverse: bool 
     """
     if not isinstance(options, Newton):
         raise TypeError(f"options must be a jaxrnn.Newton, got {type(options).__name__} {options!r}")
-    return _run(cell, params, xs, carry, seq_length, reverse, 1, options, resets)
+    ys, carry, info = _run(cell, params, xs, carry, seq_length, reverse, 1, options, resets)
+    return ys, carry, cast(NewtonInfo, info)  # a Newton method always reports (evaluate's None is for the others)
 
 
 def _method(method):
@@ -194,8 +197,9 @@ def _check_step(cell, params, xs, carry, state) -> None:
         raise ValueError(f"carry must be shaped like cell.initial_carry(), {_shapes(initial)}, got {_shapes(carry)}")
     x0 = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), xs)
     out = jax.eval_shape(lambda c, x: cell.apply(params, c, x), initial, x0)
+    shape = getattr(out, "shape", None)
     if not isinstance(out, (tuple, list)) or len(out) != 2 or isinstance(out, jax.ShapeDtypeStruct):
-        got = f"an array of shape {tuple(out.shape)}" if hasattr(out, "shape") else type(out).__name__
+        got = type(out).__name__ if shape is None else f"an array of shape {tuple(shape)}"
         raise TypeError(f"cell.apply must return (carry, y), got {got}")
     if _shapes(out[0]) != _shapes(initial):
         raise ValueError(f"cell.apply must return a carry shaped like its input carry, {_shapes(initial)}, "
