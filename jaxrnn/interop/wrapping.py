@@ -4,6 +4,8 @@ layer, a sequence layer, or a block of :mod:`jaxrnn.blocks`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 
 from jaxrnn.blocks.common import Block
@@ -42,7 +44,8 @@ def drops_out(layer) -> bool:
     return isinstance(layer, Stack) and layer.dropout > 0 and len(layer.layers) > 1
 
 
-def apply_layer(layer, params, x, hx=None, *, seq_lengths=None, key=None, deterministic: bool = False):
+def apply_layer(layer, params, x, hx=None, *, seq_lengths=None, key=None,
+                deterministic: bool = False) -> tuple[Any, Any]:
     """Runs ``layer``; sequence layers take ``x: (T, I)`` or ``(B, T, I)`` (``jax.vmap`` over B), blocks
     ``(B, T, D)`` or one sequence ``(T, D)`` with ``hx`` their state (``initial_state``).
     ``key`` and ``deterministic`` go to the layers that drop out (torch-shaped layers, ``Stack``)."""

@@ -139,7 +139,8 @@ class _TorchShaped:
                 cell.check_params(p, size, f"params[{l}]")
             size = layer.output_size
 
-    def apply(self, params, input, hx=None, *, seq_lengths=None, mask=None, key=None, deterministic: bool = False):
+    def apply(self, params, input, hx=None, *, seq_lengths=None, mask=None, key=None,
+              deterministic: bool = False) -> tuple[Any, Any]:
         """Runs the layer; see the module docstring for shapes.
 
         Args:
