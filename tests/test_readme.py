@@ -29,6 +29,7 @@ EXPECTED = {  # what a block prints that the README promises
     "from_keras": ["Total params: 488"],
     "make_bptt_step": [],
     "load_run": ["(1, 4, 16) 4 16"],
+    "BlockLM(": ["(2, 2, 3, 64) (2, 2, 64, 16)", "Total params: 23,186"],
 }
 
 

@@ -9,6 +9,7 @@
 - :mod:`jaxrnn.app.board`: TensorBoard event files of a run (``--tensorboard``);
 - :mod:`jaxrnn.app.rundir`, :mod:`jaxrnn.app.checkpoint`: the run directory and its checkpoints;
 - :mod:`jaxrnn.app.corpus`: the default corpus, the vocabulary and the batches;
-- :mod:`jaxrnn.app.charlm`: the character language model;
+- :mod:`jaxrnn.app.charlm`: the character language model (classic cells) and what every model shares;
+- :mod:`jaxrnn.app.blocklm`: the character language model of a block cell (a residual stack of the block);
 - :mod:`jaxrnn.app.progress`, :mod:`jaxrnn.app.signals`: what the user sees, and Ctrl-C / SIGTERM.
 """

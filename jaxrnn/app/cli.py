@@ -36,7 +36,18 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 from jaxrnn.app import rundir  # noqa: E402
-from jaxrnn.app.config import CELLS, DEFAULTS, KINDS, LIMITS, UsageError, flag, path_flag, run_config, shown  # noqa: E402
+from jaxrnn.app.config import (  # noqa: E402
+    CELLS,
+    CLASSIC_CELLS,
+    DEFAULTS,
+    KINDS,
+    LIMITS,
+    UsageError,
+    flag,
+    path_flag,
+    run_config,
+    shown,
+)
 
 _while_loading(_PREVIOUS)  # loaded: the handlers are the importer's again (a test's Ctrl-C works)
 
@@ -44,8 +55,9 @@ EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 2, 130, 141  # training returns its ow
 HELP = {
     "text": "UTF-8 text file to train on (default: the Python standard library's .py sources)",
     "max_chars": "characters of the default corpus to use",
-    "cell": "recurrent cell",
-    "hidden": "hidden size of each layer",
+    "cell": f"recurrent cell: {', '.join(CLASSIC_CELLS)} are torch-shaped layers, the others blocks of "
+            "jaxrnn.blocks in residual layers (pre-norm, MLP as the family has one)",
+    "hidden": "hidden size of each layer (a block's d_model)",
     "layers": "number of stacked layers",
     "seq_len": "characters per training sequence (truncated BPTT chunk)",
     "batch_size": "sequences per step (divisible by the number of devices)",
@@ -240,21 +252,6 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def summary_table(model, params, batch_size: int, seq_len: int) -> str:
-    """The recurrent part's :func:`jaxrnn.summary` table framed by the embedding and the head,
-    with one total (the recurrent table's own total is labelled as the recurrent part's)."""
-    import jaxrnn
-
-    count = jaxrnn.param_count
-    recurrent = jaxrnn.summary(model.rnn, params["rnn"], (batch_size, seq_len, model.embed_size))
-    return "\n".join([
-        f"embedding: ({model.vocab_size}, {model.embed_size}), {count(params['embed']):,} params",
-        recurrent.replace("Total params:", "Recurrent params:"),
-        f"head (linear): ({model.hidden_size} -> {model.vocab_size}), {count(params['head']):,} params",
-        f"Total params (embedding + recurrent + head): {count(params):,}",
-    ])
-
-
 def cmd_summary(args) -> int:
     with _signals_held():
         import jax
@@ -276,7 +273,7 @@ def cmd_summary(args) -> int:
     model = build_model(config, size)
     print(f"vocabulary: {size} characters, {what}")
     params = jax.eval_shape(model.init, jax.random.key(0))  # shapes only: nothing is allocated
-    print(summary_table(model, params, config["batch_size"], config["seq_len"]))
+    print(model.summary(params, config["batch_size"], config["seq_len"]))
     return 0
 
 

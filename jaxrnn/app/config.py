@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import NamedTuple
 
 from jaxrnn.app import rundir
 
@@ -19,8 +20,32 @@ DEFAULTS = {
 }
 # What a run keeps, its model and its data: a resume may change every other setting.
 KEPT_KEYS = ("cell", "hidden", "layers", "text", "max_chars", "seq_len", "batch_size", "seed")
-# The --cell choices, the one list of them: each names its layer, jaxrnn.LSTM/GRU/RNN in capitals.
-CELLS = ("lstm", "gru", "rnn")
+
+
+class BlockCell(NamedTuple):
+    """A ``--cell`` that is a block of :mod:`jaxrnn.blocks`, stacked in residual layers of width
+    ``--hidden`` (:class:`jaxrnn.app.blocklm.BlockLM`): the block's class name, its arguments
+    beside ``d_model``, and ``mlp_ratio``, the width of the gated MLP after it in each layer over
+    ``d_model`` (0: none), as the block's family stacks it."""
+
+    block: str
+    options: dict
+    mlp_ratio: float
+
+
+# The classic --cell choices: each names its layer, jaxrnn.LSTM/GRU/RNN in capitals.
+CLASSIC_CELLS = ("lstm", "gru", "rnn")
+# The block --cell choices, the one registry of them (every block's defaults work at any --hidden).
+BLOCK_CELLS = {
+    "slstm": BlockCell("SLSTMBlock", {}, 4 / 3),  # xLSTM's sLSTM block: a 4/3 up-projection after it
+    "mlstm": BlockCell("MLSTMBlock", {}, 0.0),  # xLSTM's mLSTM block: its up-projection is inside
+    "gdn": BlockCell("GatedDeltaNet", {}, 8 / 3),  # flash-linear-attention: a gated MLP of 4 x 2/3
+    "deltanet": BlockCell("GatedDeltaNet", {"decay": False}, 8 / 3),
+    "mamba": BlockCell("Mamba", {}, 0.0),  # Mamba's blocks: the mixer alone
+    "mamba2": BlockCell("Mamba2", {}, 0.0),
+    "griffin": BlockCell("GriffinBlock", {}, 3.0),  # Griffin's residual block: an MLP of 3 x the width
+}
+CELLS = CLASSIC_CELLS + tuple(BLOCK_CELLS)  # the --cell choices
 # Numbers: their kind, and an upper bound where a larger value would run out of memory or time
 # rather than fail (the model's total size is checked separately, see MAX_PARAMS).
 KINDS = {"max_chars": int, "hidden": int, "layers": int, "seq_len": int, "batch_size": int,

@@ -4,7 +4,8 @@ public as ``jaxrnn.load_run``).
 
 The state is ``{"params", "opt_state", "step", "key", "carry"}``: the model's params, Adam's
 state, the number of completed updates, the run's PRNG key (as key data) and the recurrent state
-carried from one chunk of text to the next (``h_n: (L, B, H)``, LSTM ``(h_n, c_n)``).
+carried from one chunk of text to the next (``h_n: (L, B, H)``, LSTM ``(h_n, c_n)``; a block
+cell's stacked block states, every leaf ``(L, B, ...)``).
 """
 
 from __future__ import annotations
@@ -17,18 +18,21 @@ import numpy as np
 import optax
 
 import jaxrnn
-from jaxrnn.app import charlm, checkpoint
-from jaxrnn.app.config import MAX_PARAMS, run_config
+from jaxrnn.app import blocklm, charlm, checkpoint
+from jaxrnn.app.config import CLASSIC_CELLS, MAX_PARAMS, run_config
 
 
-def build_model(config: dict, vocab_size: int) -> charlm.CharLM:
-    """The model of ``config`` (``cell``, ``hidden``, ``layers``) for ``vocab_size`` characters.
+def build_model(config: dict, vocab_size: int) -> charlm.LanguageModel:
+    """The model of ``config`` (``cell``, ``hidden``, ``layers``) for ``vocab_size`` characters: a
+    :class:`~jaxrnn.app.charlm.CharLM` for a classic cell, a :class:`~jaxrnn.app.blocklm.BlockLM`
+    (``hidden`` its ``d_model``) for a block cell.
 
     Raises:
       ValueError: if its params would be more than ``config.MAX_PARAMS`` (counted from shapes
         alone: nothing is allocated).
     """
-    model = charlm.CharLM(vocab_size, config["cell"], config["hidden"], config["layers"])
+    kind = charlm.CharLM if config["cell"] in CLASSIC_CELLS else blocklm.BlockLM
+    model = kind(vocab_size, config["cell"], config["hidden"], config["layers"])
     count = jaxrnn.param_count(jax.eval_shape(model.init, jax.random.key(0)))
     if count > MAX_PARAMS:
         raise ValueError(f"the model would have {count:,} parameters ({12 * count / 1e9:.0f} GB with "
@@ -42,17 +46,20 @@ def optimizer(config: dict) -> optax.GradientTransformation:
     return optax.adam(config["lr"])
 
 
-def fresh_state(model: charlm.CharLM, config: dict) -> dict:
-    """The state of a new run, initialised from ``config["seed"]``."""
+def fresh_state(model: charlm.LanguageModel, config: dict) -> dict:
+    """The state of a new run, initialised from ``config["seed"]``, each leaf in a buffer of its own
+    (the train step donates them; a model may init two leaves as one array, as ``MLSTMBlock`` does
+    its ``outnorm`` and ``learnable_skip``)."""
     params = model.init(jax.random.key(config["seed"]))
-    return {
+    state = {
         "params": params, "opt_state": optimizer(config).init(params), "step": 0,
         "key": jax.random.key_data(jax.random.key(config["seed"])),
         "carry": model.initial_state(config["batch_size"]),
     }
+    return jax.tree.map(jnp.array, state)  # copies
 
 
-def state_shapes(model: charlm.CharLM, config: dict) -> dict:
+def state_shapes(model: charlm.LanguageModel, config: dict) -> dict:
     """The state's structure with ``jax.ShapeDtypeStruct`` leaves (``step`` an int): the template
     :func:`jaxrnn.app.checkpoint.load` checks a checkpoint against, with nothing allocated."""
     shapes = jax.eval_shape(lambda: {**fresh_state(model, config), "step": np.int32(0)})
@@ -78,7 +85,7 @@ def load_state(run_dir: str, template: dict):
     return path, state
 
 
-def newest_state(run_dir: str, model: charlm.CharLM, config: dict) -> dict:
+def newest_state(run_dir: str, model: charlm.LanguageModel, config: dict) -> dict:
     """The newest checkpointed state of the run in ``run_dir``, read into a template of shapes
     alone: what is allocated is what the checkpoint holds, never what the config's sizes ask.
 
@@ -91,7 +98,7 @@ def newest_state(run_dir: str, model: charlm.CharLM, config: dict) -> dict:
     return state
 
 
-def load_run(path: str | os.PathLike) -> tuple[charlm.CharLM, dict, dict]:
+def load_run(path: str | os.PathLike) -> tuple[charlm.LanguageModel, dict, dict]:
     """A trained ``jaxrnn train`` run as Python data: ``(model, params, config)``.
 
     The same reading as ``jaxrnn sample`` and ``jaxrnn summary --run``: ``config.json`` checked,
@@ -103,10 +110,12 @@ def load_run(path: str | os.PathLike) -> tuple[charlm.CharLM, dict, dict]:
 
     Returns:
       model: the run's :class:`jaxrnn.app.charlm.CharLM` (embedding, ``jaxrnn.LSTM``/``GRU``/``RNN``
-        of ``config["layers"]`` layers, linear head); ``model.apply(params, tokens)`` maps
-        ``tokens: (B, T)`` ids to next-character ``logits: (B, T, V)`` and the state ``h_n: (L, B, H)``
-        (LSTM ``(h_n, c_n)``).
-      params: the newest checkpoint's params, jax arrays ``{"embed": (V, E), "rnn": [...],
+        of ``config["layers"]`` layers, linear head), or for a block cell its
+        :class:`jaxrnn.app.blocklm.BlockLM` (embedding, residual layers of the block, linear
+        head); ``model.apply(params, tokens)`` maps ``tokens: (B, T)`` ids to next-character
+        ``logits: (B, T, V)`` and the state (``h_n: (L, B, H)``, LSTM ``(h_n, c_n)``; the blocks'
+        states stacked), ``model.step(params, tokens_t, state)`` does one step.
+      params: the newest checkpoint's params, jax arrays ``{"embed": (V, E), "rnn": ...,
         "head": {"w": (V, H), "b": (V,)}}``.
       config: the run's settings (``cell``, ``hidden``, ``lr``, ``steps``, ...) and ``vocab``, the
         string of its ``V`` characters (id ``i`` is ``vocab[i]``).

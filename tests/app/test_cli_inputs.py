@@ -35,7 +35,8 @@ def _edited(trained, tmp_path, **changes):
     ({"batch_size": 0}, "config.json: batch_size must be > 0, got 0"),
     ({"eval_every": 0}, "config.json: eval_every must be > 0, got 0"),
     ({"log_every": "10"}, "config.json: log_every must be an integer, got '10'"),
-    ({"cell": "lstn"}, "config.json: cell must be one of lstm, gru, rnn, got 'lstn'"),
+    ({"cell": "lstn"}, ("config.json: cell must be one of lstm, gru, rnn, slstm, mlstm, gdn, deltanet, mamba, "
+                        "mamba2, griffin, got 'lstn'")),
     ({"vocab": ""}, "config.json: vocab must be a non-empty string of distinct characters"),
     ({"seed": -5}, "config.json: seed must be >= 0, got -5"),
 ])
