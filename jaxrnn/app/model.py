@@ -48,8 +48,7 @@ def optimizer(config: dict) -> optax.GradientTransformation:
 
 def fresh_state(model: charlm.LanguageModel, config: dict) -> dict:
     """The state of a new run, initialised from ``config["seed"]``, each leaf in a buffer of its own
-    (the train step donates them; a model may init two leaves as one array, as ``MLSTMBlock`` does
-    its ``outnorm`` and ``learnable_skip``)."""
+    (the train step donates them, and a model's ``init`` may return one array for two leaves)."""
     params = model.init(jax.random.key(config["seed"]))
     state = {
         "params": params, "opt_state": optimizer(config).init(params), "step": 0,

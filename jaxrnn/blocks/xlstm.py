@@ -122,7 +122,7 @@ class MLSTMBlock(common.Block):
         params["conv1d"], params["conv1d_bias"] = common.conv_init(keys[5], e, self.conv_size)
         params["fgate_bias"] = jnp.linspace(3.0, 6.0, self.num_heads)
         params["igate_bias"] = 0.1 * jax.random.normal(keys[6], (self.num_heads,))
-        params["outnorm"] = params["learnable_skip"] = jnp.ones((e,), jnp.float32)
+        params["outnorm"], params["learnable_skip"] = jnp.ones((e,), jnp.float32), jnp.ones((e,), jnp.float32)  # two buffers
         return params
 
     def recurrent_zeros(self, batch: int, dtype):
