@@ -17,9 +17,13 @@ from jaxrnn.cells.rglru import RGLRUCell
 
 
 class GriffinState(NamedTuple):
-    """The recurrence's state: ``h: (B, L)``, the RG-LRU's, and ``started: (B,)`` bools, False until
-    a row's first step. A row's first step starts a segment (recurrentgemma's ``segment_pos == 0``:
-    the RG-LRU's ``a = 0`` and multiplier 1), as a reset does."""
+    """The recurrence's state. A row's first step starts a segment (recurrentgemma's
+    ``segment_pos == 0``: the RG-LRU's ``a = 0`` and multiplier 1), as a reset does.
+
+    Attributes:
+      h: ``(B, L)``, the RG-LRU's state.
+      started: ``(B,)`` bools, False until a row's first step.
+    """
 
     h: jax.Array
     started: jax.Array

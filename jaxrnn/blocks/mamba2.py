@@ -40,7 +40,8 @@ class Mamba2(common.Block):
       bias: whether ``in_proj`` and ``out_proj`` have biases.
       norm_eps: the RMSNorm's epsilon.
       method: the op's method (:func:`jaxrnn.ops.simple_gla`): ``"auto"``, ``"recurrent"``,
-        ``"chunked"``; chunk_size: its chunk.
+        ``"chunked"``.
+      chunk_size: the chunk of the ``"chunked"`` method.
       compute_dtype: as the classic layers (:mod:`jaxrnn.precision`).
 
     Params (fla's names, torch layout): ``in_proj: (2I + 2GN + H, D)`` (rows z, x, B, C, dt),

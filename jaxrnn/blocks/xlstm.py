@@ -45,7 +45,8 @@ class MLSTMBlock(common.Block):
       qkv_blocksize: the block size of the head-wise q, k, v projections (divides E).
       bias: whether the projections have biases (xlstm's ``bias``).
       method: the op's method (:func:`jaxrnn.ops.mlstm`): ``"auto"``, ``"recurrent"``,
-        ``"chunked"``; chunk_size: its chunk.
+        ``"chunked"``.
+      chunk_size: the chunk of the ``"chunked"`` method.
       compute_dtype: as the classic layers (:mod:`jaxrnn.precision`).
 
     Params (xlstm's names, torch layout): ``proj_up: (2E, D)``, ``conv1d: (E, conv_size)``,

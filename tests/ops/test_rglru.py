@@ -35,6 +35,7 @@ def _peer(key, b, t, d, heads):
     variables = module.init(kv, x, jnp.broadcast_to(jnp.arange(t), (b, t)))
     variables = jax.tree.map(lambda v: v + 0.5 * jax.random.normal(kb, v.shape), variables)
 
+    @jax.jit  # the peer's module runs compiled, as the ops do
     def gates(x):
         return (module.apply(variables, x, method=lambda m, x: m.input_gate(x)),
                 module.apply(variables, x, method=lambda m, x: m.a_gate(x)))
@@ -52,7 +53,7 @@ def test_equals_recurrentgemma_with_a_reset_mid_sequence(shape, cached):
     first = jnp.arange(5, 5 + k) if cached else jnp.arange(k)
     segment_pos = jnp.broadcast_to(jnp.concatenate([first, jnp.arange(t - k)]), (b, t))
     h0 = jax.random.normal(jax.random.key(1), (b, d)) if cached else None
-    y_ref, h_ref = module.apply(variables, x, segment_pos, h0)
+    y_ref, h_ref = jax.jit(module.apply)(variables, x, segment_pos, h0)
     a_param = variables["params"]["a_param"]
     for method in METHODS:
         y, h = rg_lru(x, *gates(x), a_param, initial_state=h0, resets=segment_pos == 0, method=method)
@@ -69,14 +70,14 @@ def test_gradients_equal_recurrentgemma():
         y, h = module.apply(variables, x, segment_pos, h0)
         return jnp.sum(jnp.sin(y)) + jnp.sum(jnp.cos(h))
 
-    want = jax.grad(peer, argnums=(0, 1))(x, h0)
+    want = jax.jit(jax.grad(peer, argnums=(0, 1)))(x, h0)
     for method in METHODS:
         def ours(x, h0, method=method):
             y, h = rg_lru(x, *gates(x), variables["params"]["a_param"], initial_state=h0,
                           resets=segment_pos == 0, method=method)
             return jnp.sum(jnp.sin(y)) + jnp.sum(jnp.cos(h))
 
-        close(jax.grad(ours, argnums=(0, 1))(x, h0), want, 1e-4)
+        close(jax.jit(jax.grad(ours, argnums=(0, 1)))(x, h0), want, 1e-4)
 
 
 def test_cell_runs_under_jaxrnn_scan_and_equals_the_op():
