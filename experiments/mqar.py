@@ -57,11 +57,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=400)
     args = parser.parse_args(argv)
     names = ("gdn", "lstm") if args.short else MATRIX + VECTOR
-    pairs, lrs, steps = ((4,), (3e-3,), 300) if args.short else ((4, 16), (3e-3, 1e-2), args.steps)
-    d, layers, batch = 32, 2, 32
+    pairs, lrs, steps = ((4,), (3e-3,), 150) if args.short else ((4, 16), (3e-3, 1e-2), args.steps)
+    d, layers, batch = (16, 1, 32) if args.short else (32, 2, 32)
     results = {}
     for n in pairs:
-        tests = {"test": make_batch(jax.random.key(1234), 512, n)}
+        tests = {"test": make_batch(jax.random.key(1234), 128 if args.short else 512, n)}
         for name in names:
             net = synthetic.model(name, KEYS + VALUES, KEYS + VALUES, d, layers)
             runs = synthetic.train(net, lambda key, n=n: make_batch(key, batch, n), tests, steps=steps,

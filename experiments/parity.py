@@ -50,15 +50,16 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-3)
     args = parser.parse_args(argv)
     names = ("lstm", "gdn_neg") if args.short else tuple(EXPECTED)
-    d, layers, batch, steps = (16, 1, 32, 300) if args.short else (32, 2, 32, args.steps)
+    d, layers, batch, steps = (16, 1, 32, 200) if args.short else (32, 2, 32, args.steps)
     k_long, k_short = jax.random.split(jax.random.key(1234))
-    tests = {"long": make_batch(k_long, 256, TEST_T, scored_from=TRAIN_T),
-             "train lengths": make_batch(k_short, 256, TEST_T, scored_to=TRAIN_T)}
+    rows = 64 if args.short else 256
+    tests = {"long": make_batch(k_long, rows, TEST_T, scored_from=TRAIN_T),
+             "train lengths": make_batch(k_short, rows, TEST_T, scored_to=TRAIN_T)}
     results = {}
     for name in names:
         net = synthetic.model(name, 2, 2, d, layers)
         results[name] = synthetic.train(net, lambda key: make_batch(key, batch, TRAIN_T), tests,
-                                        steps=steps, lrs=[args.lr], seed=0, eval_every=max(steps // 6, 1),
+                                        steps=steps, lrs=[args.lr], seed=0, eval_every=steps // 3 if args.short else max(steps // 6, 1),
                                         label=f"parity {name}")[0]
     write(results, args, d, layers, batch, steps)
     return results

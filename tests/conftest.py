@@ -1,6 +1,9 @@
 """Test configuration: Keras runs on the JAX backend; helpers shared by the test modules."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 # The suite compiles hundreds of small programs and runs each once or twice, so compiling is most
@@ -10,6 +13,15 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 # compares against a reference within a tolerance. Users keep XLA's defaults; set XLA_FLAGS
 # yourself to test under other ones.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false")
+# One persistent compilation cache for the run, in a temporary folder: the xdist workers and the
+# `jaxrnn` commands the tests start (dozens of small trainings, each compiling the same programs)
+# read what another process compiled (a warm start of a tiny `jaxrnn train`: 4.1 s -> 3.1 s).
+# Compiled programs are keyed by their HLO, the flags and the jaxlib version: nothing else changes.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxrnn-tests-xla-cache-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 PARITY_ERROR = {"forward": 0.0, "gradient": 0.0}  # largest over the run, from test_torch_parity
