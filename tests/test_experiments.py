@@ -50,7 +50,7 @@ def test_adding_problem_short_mode_solves_t_10(tmp_path):
 
 
 def test_copy_memory_short_mode_reaches_the_baseline(tmp_path):
-    """Each cell learns where the answer goes (blanks, then a guess over the 8 symbols): the
+    """The GRU learns where the answer goes (blanks, then a guess over the 8 symbols): the
     baseline's cross-entropy, 10 ln 8 / 30 = 0.693 at T = 10, where outputting the symbols'
     overall frequencies, without the delimiter's position, costs 1.33. Remembering the symbols
     (below the baseline) takes far longer: the full run at T = 100 does not get there either."""
