@@ -70,7 +70,8 @@ HELP = {
     "sample_every": "steps between printed samples",
     "save_every": "steps between checkpoints (also saved at the end, on Ctrl-C and on SIGTERM)",
     "keep": "number of newest checkpoints to keep",
-    "out": "run directory",
+    "out": "run directory (not given: a new run goes to the first of runs/charlm, runs/charlm-2, ... "
+           "with nothing there)",
 }
 
 
@@ -175,6 +176,11 @@ def cmd_train(args) -> int:
             from jaxrnn.app.corpus import read_text
 
             read_text(os.path.abspath(args.text))
+        if args.out is None and not args.resume:  # no --out: a new run never meets an old one
+            args.out = rundir.unused(DEFAULTS["out"])
+            if args.out != DEFAULTS["out"] and args.process_id == 0:
+                print(f"jaxrnn: {DEFAULTS['out']} holds a run; this one goes to {args.out} (--out DIR "
+                      f"chooses, --resume continues {DEFAULTS['out']})", file=sys.stderr)
         if args.process_id != 0:  # process 0 alone writes the run directory
             return _train_process(args, stop)
         with rundir.exclusive(args.out or DEFAULTS["out"]):

@@ -225,6 +225,28 @@ def make(run_dir: str) -> None:
         raise RunDirError(f"--out {run_dir}: the run directory is not writable")
 
 
+def unused(base: str) -> str:
+    """``base`` if nothing is there (or an empty folder), else the first of ``base-2``, ``base-3``,
+    ... with nothing there: where a run goes when no ``--out`` is named.
+
+    Examples:
+      >>> unused("/no/such/folder")
+      '/no/such/folder'
+    """
+    candidate, n = base, 1
+    while not _free(candidate):
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def _free(path: str) -> bool:
+    """Nothing at ``path``, or an empty folder (not a link)."""
+    if not os.path.lexists(path):
+        return True
+    return os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
+
+
 def make_folder(path: str) -> str:
     """Creates the folder ``path`` of a run directory, or checks the one there: a folder, never a
     symbolic link (which would lead the files written in it elsewhere); returns ``path``.

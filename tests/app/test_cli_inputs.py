@@ -139,3 +139,16 @@ def test_a_relative_text_resolves_when_resuming_from_elsewhere(capsys, tmp_path,
     monkeypatch.chdir(tmp_path / "run")
     rc, _, err = run(capsys, "train", "--out", ".", "--resume", "--steps", "3")
     assert rc == 0, err
+
+
+def test_train_twice_without_out_starts_a_second_run_beside_the_first(capsys, tmp_path, text, monkeypatch):
+    """The README's `jaxrnn train`, run twice in one folder: the second run goes to runs/charlm-2
+    (and says so); --resume without --out continues runs/charlm."""
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "train", "--text", text, *TINY, "--steps", "2")[0] == 0
+    rc, _, err = run(capsys, "train", "--text", text, *TINY, "--steps", "2")
+    assert rc == 0 and f"runs/charlm holds a run; this one goes to {os.path.join('runs', 'charlm-2')}" in err
+    assert sorted(os.listdir(tmp_path / "runs")) == ["charlm", "charlm-2"]
+    assert json.loads((tmp_path / "runs" / "charlm-2" / "config.json").read_text())["out"] == "runs/charlm-2"
+    assert run(capsys, "train", "--resume", "--steps", "3")[0] == 0
+    assert sorted(os.listdir(tmp_path / "runs")) == ["charlm", "charlm-2"]
