@@ -1,6 +1,6 @@
 """Blocks run in the framework wrappers by their one generic path (``interop.wrapping``): Flax linen
 and NNX, and Equinox (also one sequence at a time under ``jax.vmap``); a Griffin block (its state
-holds a bool) with lengths and a state."""
+holds a bool) with lengths and a state; every block through linen and Equinox."""
 
 import equinox as eqx
 import jax
@@ -10,6 +10,7 @@ from flax import nnx
 
 from jaxrnn import blocks
 from jaxrnn.interop import NNXRNN, EqxRNN, LinenRNN
+from tests.blocks.conftest import BLOCKS, make
 from tests.helpers import close
 
 
@@ -36,3 +37,17 @@ def test_linen_nnx_and_equinox_run_a_block():
     close(one(x, state, lengths), want, 1e-5)
     with pytest.raises(ValueError, match="preset must be 'torch' for a block"):
         EqxRNN(block, key=jax.random.key(4), preset="keras")
+
+
+@pytest.mark.parametrize("name", sorted(BLOCKS))
+def test_every_block_runs_in_linen_and_equinox(name):
+    """Each block through Flax linen and Equinox equals its own apply (lengths and a state)."""
+    block, params, x = make(name, 2, 5)
+    lengths = jnp.array([5, 2])
+    state = block.apply(params, x[:, :2])[1]
+    module = LinenRNN(block)
+    variables = {"params": {"layer": params}}
+    want = block.apply(params, x, seq_lengths=lengths, initial_state=state)
+    close(module.apply(variables, x, state, seq_lengths=lengths), want, 1e-6)
+    eqx_module = eqx.tree_at(lambda m: m.params, EqxRNN(block, key=jax.random.key(0)), params)
+    close(eqx_module(x, state, seq_lengths=lengths), want, 1e-6)
