@@ -94,6 +94,7 @@ def test_a_signal_while_the_command_loads_ends_it_in_one_line(tmp_path, sig, sta
 
 SIGNAL_IN_JAX = """
 import importlib.abc, os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background job ignores it)
 class Interrupt(importlib.abc.MetaPathFinder):  # Ctrl-C as jax's compiled extension loads
     sent = False
     def find_spec(self, name, path, target=None):
