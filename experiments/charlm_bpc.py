@@ -41,6 +41,14 @@ def run(cell, train_ids, valid_ids, vocab_size, steps, hidden, batch, seq_len, e
     return curve, jaxrnn.param_count(params)
 
 
+def references(train_ids, valid_ids, vocab_size):
+    """Held-out bits/char of the two reference guesses: ``uniform`` over the vocabulary and
+    ``unigram``, the training split's character frequencies (add-one smoothed)."""
+    counts = np.bincount(train_ids, minlength=vocab_size) + 1  # add-one smoothing
+    probs = counts / counts.sum()
+    return {"uniform": math.log2(vocab_size), "unigram": float(-np.mean(np.log2(probs[valid_ids])))}
+
+
 def main(argv=None):
     parser = report.parser(__doc__)
     args = parser.parse_args(argv)
@@ -50,9 +58,7 @@ def main(argv=None):
     vocab = corpus.Vocab.from_text(text)
     train_ids, valid_ids = corpus.split(vocab.encode(text), 0.05)
     valid_ids = valid_ids[:65_536]
-    counts = np.bincount(train_ids, minlength=vocab.size) + 1  # add-one smoothing
-    probs = counts / counts.sum()
-    refs = {"uniform": math.log2(vocab.size), "unigram": float(-np.mean(np.log2(probs[valid_ids])))}
+    refs = references(train_ids, valid_ids, vocab.size)
     results = {}
     for cell in ("rnn", "gru", "lstm"):
         start = time.perf_counter()

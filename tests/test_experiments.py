@@ -68,6 +68,18 @@ def test_charlm_short_mode_beats_the_unigram_reference(tmp_path):
         assert held_out_bpc < unigram - 0.3, cell  # measured 3.84 to 3.94 bits/char against 4.56
 
 
+def test_charlm_cells_short_mode_every_cell_beats_the_unigram_reference_at_equal_size(tmp_path):
+    """GRU and Mamba-2 sized to the LSTM of hidden 16 (within 10 % of its parameters), trained by
+    the app's own setup and loop for 150 steps."""
+    runs = short_run(tmp_path, "charlm_cells")
+    saved = json.loads((tmp_path / "charlm_cells_short.json").read_text())
+    counts = [run["params"] for run in runs.values()]
+    assert max(counts) < 1.1 * saved["setup"]["target"] and min(counts) > 0.9 * saved["setup"]["target"]
+    for cell, run in runs.items():
+        held_out_bpc = run["curve"][-1][2]
+        assert held_out_bpc < saved["references"]["unigram"] - 0.3, cell  # measured 3.50, 3.83 against 4.56
+
+
 def test_classify_short_mode_reading_h_n_beats_the_baseline_and_out_last_does_not(tmp_path):
     results = short_run(tmp_path, "classify")
     baseline, runs = results["baseline"], results["runs"]
@@ -77,8 +89,8 @@ def test_classify_short_mode_reading_h_n_beats_the_baseline_and_out_last_does_no
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["adding_problem", "copy_memory", "charlm_bpc", "classify", "parity",
-                                  "selective_copying", "mqar"])
+@pytest.mark.parametrize("name", ["adding_problem", "copy_memory", "charlm_bpc", "charlm_cells", "classify",
+                                  "parity", "selective_copying", "mqar"])
 def test_full_run(tmp_path, name):
     load(name).main(["--out", str(tmp_path)])
     assert (tmp_path / f"{name}.md").exists() and (tmp_path / f"{name}.png").exists()
