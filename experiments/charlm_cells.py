@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 
-import charlm_bpc  # experiments/charlm_bpc.py: the reference bits/char (references)
 import jax
 
 import jaxrnn
@@ -40,6 +39,7 @@ from jaxrnn.app.config import CELLS, DEFAULTS
 from jaxrnn.app.model import build_model
 from jaxrnn.app.signals import StopSignals
 
+import charlm_bpc  # experiments/charlm_bpc.py: the reference bits/char (references)
 import report  # experiments/report.py
 
 TARGET_CELL = DEFAULTS["cell"]  # the target: the default cell at a small width
